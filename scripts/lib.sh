@@ -1,0 +1,156 @@
+# Common shell functions of the workbench.  Sourced, never executed.
+# POSIX sh plus `local`, which dash and bash both have.
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$TOP/build
+REPORT_DIR=$BUILD/report
+RESULTS=$REPORT_DIR/results.tsv
+
+# The compiler cache lives outside the clone, so that a fresh clone on the
+# same machine (CI) finds it warm.  BASEDIR makes its keys independent of
+# where the clone is.
+: "${CCACHE_DIR:=/var/cache/kvm-mapgpa-ccache}"
+export CCACHE_DIR
+export CCACHE_BASEDIR="$TOP"
+export CCACHE_NOHASHDIR=true
+export CCACHE_DEPEND=true
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+
+# Identity used for every commit the workbench makes, and carried by the
+# patches of the series.  Fixed dates make the commits reproducible.
+PROJECT_NAME="KVM MapGPA ABI project"
+PROJECT_EMAIL="kvm-mapgpa-abi@example.org"
+
+JOBS=${JOBS:-$(nproc)}
+KMAKE_ARCH=x86_64
+
+START_TIME=${START_TIME:-$(date +%s)}
+export START_TIME
+
+elapsed()
+{
+	echo $(( $(date +%s) - START_TIME ))
+}
+
+msg()
+{
+	printf '[%5ss] %s\n' "$(elapsed)" "$*"
+}
+
+warn()
+{
+	printf '[%5ss] WARNING: %s\n' "$(elapsed)" "$*" >&2
+}
+
+die()
+{
+	printf 'error: %s\n' "$*" >&2
+	exit 1
+}
+
+# Read KEY=VALUE lines of a pin file into variables with a prefix.
+# load_pin FILE PREFIX
+load_pin()
+{
+	[ -r "$1" ] || die "no pin file $1"
+	while IFS='=' read -r key value; do
+		case $key in
+		''|'#'*) continue ;;
+		*[!A-Z0-9_]*) die "$1: bad key '$key'" ;;
+		esac
+		eval "$2$key=\$value"
+	done < "$1"
+}
+
+# Record one result for the report.
+# record SCOPE CHECK STATUS SECONDS [LOG] [NOTE]
+record()
+{
+	mkdir -p "$REPORT_DIR"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "${5:-}" "${6:-}" >> "$RESULTS"
+}
+
+# Run a command as one check: its output goes to LOG, its status and time
+# into the results.  On failure, print the patch, the check and the first
+# lines of the output, and go on.
+# check SCOPE CHECK LOG COMMAND...
+check()
+{
+	local scope name log t0 t1 rc
+	scope=$1 name=$2 log=$3
+	shift 3
+	mkdir -p "$(dirname "$log")"
+	t0=$(date +%s)
+	msg "$scope: $name"
+	"$@" > "$log" 2>&1
+	rc=$?
+	t1=$(date +%s)
+	if [ $rc -eq 0 ]; then
+		record "$scope" "$name" pass $((t1 - t0)) "$log"
+	else
+		record "$scope" "$name" FAIL $((t1 - t0)) "$log"
+		printf '  FAIL: %s: %s (exit %s), first lines of %s:\n' \
+			"$scope" "$name" "$rc" "${log#"$TOP"/}"
+		grep -m 12 -E 'error|warning|ERROR|WARNING|FAIL|new:' "$log" |
+			sed 's/^/    /' | cut -c1-200
+		[ -s "$log" ] && ! grep -q -m1 -E 'error|warning|ERROR|WARNING|FAIL|new:' "$log" &&
+			tail -n 8 "$log" | sed 's/^/    /' | cut -c1-200
+	fi
+	return $rc
+}
+
+# The compiler command for kernel builds.
+kcc()
+{
+	if command -v ccache > /dev/null 2>&1; then
+		echo "ccache gcc"
+	else
+		echo gcc
+	fi
+}
+
+# kmake SRCDIR OUTDIR ARGS...: a kernel make with the project's settings.
+kmake()
+{
+	local src out
+	src=$1 out=$2
+	shift 2
+	make -s -C "$src" O="$out" ARCH=$KMAKE_ARCH CC="$(kcc)" HOSTCC="$(kcc)" \
+		KBUILD_BUILD_TIMESTAMP=2026-01-01 KBUILD_BUILD_USER=workbench \
+		KBUILD_BUILD_HOST=workbench -j"$JOBS" "$@"
+}
+
+# Git with the project's fixed identity and dates, for reproducible commits.
+pgit()
+{
+	GIT_AUTHOR_NAME="$PROJECT_NAME" GIT_AUTHOR_EMAIL="$PROJECT_EMAIL" \
+	GIT_COMMITTER_NAME="$PROJECT_NAME" GIT_COMMITTER_EMAIL="$PROJECT_EMAIL" \
+	git -c core.autocrlf=false -c gc.auto=0 -c advice.detachedHead=false \
+		-c am.threeWay=false "$@"
+}
+
+# The patches of a series directory, in order, without the cover letter.
+series_patches()
+{
+	ls "$1"/[0-9][0-9][0-9][0-9]-*.patch 2>/dev/null | grep -v '/0000-cover-letter\.patch$'
+}
+
+# Apply the patches of a series directory in the current git worktree,
+# starting from the base.  Prints one line "COMMIT PATCHFILE" per patch.
+# On a patch that does not apply: aborts git am, prints its reason to
+# stderr and returns 1 (the commits applied so far stay printed).
+am_series()
+{
+	local p reason
+	git checkout -q --detach base || return 1
+	for p in $(series_patches "$1"); do
+		if ! pgit am -q --committer-date-is-author-date "$p" > "$BUILD/state/am.log" 2>&1; then
+			reason=$(grep -v -e '^hint:' -e '^When you have' -e '^If you prefer' \
+				-e '^To restore' "$BUILD/state/am.log" | head -n 8)
+			git am --abort > /dev/null 2>&1
+			printf '%s does not apply:\n%s\n' "$(basename "$p")" "$reason" >&2
+			return 1
+		fi
+		echo "$(git rev-parse HEAD) $p"
+	done
+}

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Build the pinned sparse from Debian's source package into build/tools.
+# Prints the path of the sparse binary.
+. "$(dirname "$0")/lib.sh"
+
+load_pin "$TOP/kernel/sparse.pin" P_
+prefix=$BUILD/tools/sparse
+bin=$prefix/bin/sparse
+if [ -x "$bin" ] && [ "$(cat "$prefix/.version" 2>/dev/null)" = "$P_VERSION" ]; then
+	echo "$bin"
+	exit 0
+fi
+
+sh "$TOP/scripts/aptfetch.sh" "$TOP/kernel/sparse.pin" "$BUILD/dl/sparse" >&2 || exit 1
+load_pin "$BUILD/dl/sparse/fetched.info" F_
+srcdir=$BUILD/tools/sparse-src
+rm -rf "$srcdir"
+mkdir -p "$BUILD/tools"
+dpkg-source -x "$F_FILE" "$srcdir" > "$BUILD/tools/sparse-unpack.log" 2>&1 ||
+	{ cat "$BUILD/tools/sparse-unpack.log" >&2; die "dpkg-source -x $F_FILE failed"; }
+make -C "$srcdir" -j"$JOBS" CC=gcc HAVE_LLVM=no HAVE_GTK=no HAVE_LIBXML=no HAVE_SQLITE=no \
+	PREFIX="$prefix" install > "$BUILD/tools/sparse-build.log" 2>&1 ||
+	{ tail -n 20 "$BUILD/tools/sparse-build.log" >&2; die "building sparse failed"; }
+echo "$F_VERSION" > "$prefix/.version"
+[ "$F_FALLBACK" = no ] || echo "$F_VERSION (FALLBACK from $P_VERSION)" > "$prefix/.version"
+echo "$bin"

@@ -1,0 +1,58 @@
+#!/bin/sh
+# Make an editable tree: the base plus the patches of a series directory as
+# commits (git am), on branch "series".  The cover letter's subject and
+# blurb become the branch description, which "make export" writes back.
+#
+# usage: tree.sh [NAME SERIESDIR TREEDIR]
+# A patch that does not apply fails with its file name and git am's reason,
+# and leaves the tree as it was.
+. "$(dirname "$0")/lib.sh"
+
+name=${1:-linux-7.3}
+series=${2:-$TOP/series}
+tree=${3:-$BUILD/tree}
+
+sh "$TOP/scripts/base.sh" "$name" || exit 1
+src=$BUILD/src/$name.git
+state=$BUILD/state
+mkdir -p "$state"
+stamp=$state/$(basename "$tree").applied
+
+if [ ! -d "$tree" ]; then
+	msg "tree: checking out the base into ${tree#"$TOP"/}"
+	git --git-dir="$src" worktree prune
+	git --git-dir="$src" worktree add -q --detach "$tree" base ||
+		die "cannot create the worktree $tree"
+fi
+cd "$tree" || exit 1
+
+dirty=$(git status --porcelain --untracked-files=normal | head -n 5)
+[ -z "$dirty" ] || die "${tree#"$TOP"/} has uncommitted changes; commit or stash them first (nothing was changed):
+$dirty"
+
+base=$(git rev-parse base)
+old=$(git rev-parse HEAD)
+if [ "$old" != "$base" ] && [ "$old" != "$(cat "$stamp" 2>/dev/null)" ] && [ -z "$FORCE" ]; then
+	die "${tree#"$TOP"/} has commits that \"make export\" has not written to ${series#"$TOP"/}.
+Run \"make export\" first, or FORCE=1 to drop them (they stay in the reflog)."
+fi
+
+mkdir -p "$BUILD/state"
+if ! am_series "$series" > "$state/applied" 2> "$state/am.err"; then
+	git checkout -q --detach "$old"
+	die "$(cat "$state/am.err")
+${tree#"$TOP"/} is unchanged."
+fi
+count=$(wc -l < "$state/applied")
+git checkout -q -B series
+
+# The cover letter's subject and blurb, as the branch description.
+cover=$series/0000-cover-letter.patch
+if [ -r "$cover" ]; then
+	sh "$TOP/scripts/cover.sh" get "$cover" > "$state/description" ||
+		die "cannot read the cover letter $cover"
+	git config branch.series.description "$(cat "$state/description")"
+fi
+
+git rev-parse HEAD > "$stamp"
+msg "tree: ${tree#"$TOP"/} is the base plus $count patches of ${series#"$TOP"/} (branch series)"

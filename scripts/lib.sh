@@ -115,6 +115,8 @@ kmake()
 	local src out
 	src=$1 out=$2
 	shift 2
+	# One kernel build at a time on this machine, whoever runs it.
+	flock /tmp/kbuild.lock \
 	make -s -C "$src" O="$out" ARCH=$KMAKE_ARCH CC="$(kcc)" HOSTCC="$(kcc)" \
 		KBUILD_BUILD_TIMESTAMP=2026-01-01 KBUILD_BUILD_USER=workbench \
 		KBUILD_BUILD_HOST=workbench -j"$JOBS" "$@"
@@ -153,4 +155,48 @@ am_series()
 		fi
 		echo "$(git rev-parse HEAD) $p"
 	done
+}
+
+# Normalise checker output for comparison with the base: drop line and
+# column numbers and the absolute worktree path.  normalise WORKTREE
+normalise()
+{
+	sed -E -e "s|$1/||g" -e 's|^(\.\./)+||' \
+		-e 's/^([^: ]+):[0-9]+(:[0-9]+)?: /\1: /' |
+		grep -E '^[^ :]+: (warning|error|WARNING|ERROR|CHECK|INFO|note)' | LC_ALL=C sort
+}
+
+# new_against BASEFILE CURRENT: print the lines that CURRENT has more often
+# than BASEFILE (comment lines "#" in BASEFILE are ignored); return 1 if any.
+new_against()
+{
+	awk '
+		NR == FNR { if ($0 !~ /^#/) base[$0]++; next }
+		{ cur[$0]++ }
+		END {
+			bad = 0
+			for (l in cur)
+				if (cur[l] > base[l]) { print "new: " l; bad = 1 }
+			exit bad
+		}' "$1" "$2"
+}
+
+# Coccinelle in report mode on objects, without writing into the tree.
+# run_coccicheck WORKTREE OUTDIR OBJS...
+run_coccicheck()
+{
+	local wt o
+	wt=$1 o=$2
+	shift 2
+	kmake "$wt" "$o" C=2 CHECK="$wt/scripts/coccicheck" MODE=report "$@"
+}
+
+# The kernel's Sphinx build of some top-level documentation directories.
+# run_htmldocs WORKTREE OUTDIR DIRS...
+run_htmldocs()
+{
+	local wt o
+	wt=$1 o=$2
+	shift 2
+	flock /tmp/kbuild.lock make -C "$wt" O="$o" SPHINXDIRS="$*" htmldocs
 }

@@ -1,0 +1,42 @@
+# The workbench.  "make" and "make check" are the two set-up commands;
+# the rest are the steps of the round trip and of sending.  See README.md.
+
+SH := sh
+export PATCH
+
+.PHONY: all check tree export verify baseline send bench report clean help
+
+all:
+	@$(SH) scripts/workbench.sh main
+
+check:
+	@$(SH) scripts/workbench.sh check
+
+tree:
+	@$(SH) scripts/tree.sh
+
+export:
+	@$(SH) scripts/export.sh
+
+# make verify [PATCH=N]: re-verify the series (or only patch N) from series/.
+verify:
+	@rm -f build/report/results.tsv
+	@$(SH) scripts/verify.sh linux-7.3; $(SH) scripts/report.sh "make verify$(if $(PATCH), PATCH=$(PATCH))"
+
+baseline:
+	@$(SH) scripts/baseline.sh linux-7.3
+
+send:
+	@$(SH) scripts/send.sh
+
+bench:
+	@$(SH) scripts/bench.sh
+
+report:
+	@$(SH) scripts/report.sh
+
+clean:
+	rm -rf build
+
+help:
+	@sed -n 's/^## //p' README.md | head -n 40

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Test of the workbench itself: series/ -> tree -> export -> tree -> export
+# must give a byte-identical series/.  Works in its own worktree
+# (build/roundtrip), so the developer's build/tree is not touched.
+. "$(dirname "$0")/lib.sh"
+
+wt=$BUILD/roundtrip
+tmp=$BUILD/state/roundtrip
+rm -rf "$tmp"
+mkdir -p "$tmp"
+FORCE=1 sh "$TOP/scripts/tree.sh" linux-7.3 "$TOP/series" "$wt" || exit 1
+sh "$TOP/scripts/export.sh" "$wt" "$tmp/1" || exit 1
+FORCE=1 sh "$TOP/scripts/tree.sh" linux-7.3 "$tmp/1" "$wt" || exit 1
+sh "$TOP/scripts/export.sh" "$wt" "$tmp/2" || exit 1
+diff -r "$tmp/1" "$tmp/2" || { echo "FAIL: export twice differs"; exit 1; }
+# series/ as committed must already be what export writes.
+for f in "$tmp"/1/*.patch; do
+	cmp "$f" "$TOP/series/$(basename "$f")" ||
+		{ echo "FAIL: series/ is not what \"make export\" writes: run make tree && make export"; exit 1; }
+done
+[ "$(ls "$TOP"/series/*.patch 2>/dev/null | wc -l)" -eq "$(ls "$tmp"/1/*.patch | wc -l)" ] ||
+	{ echo "FAIL: series/ has other files than export writes"; exit 1; }
+echo "round trip: $(ls "$tmp"/1/*.patch | wc -l) files identical"

@@ -1,0 +1,186 @@
+#!/bin/sh
+# Verify every patch of a series on its own, then the whole series.
+#
+# usage: verify.sh [NAME [SERIESDIR]]
+# env:   PATCH=N      verify only patch N (and skip the whole-series checks)
+#        WHOLE=0      skip the whole-series checks
+#
+# Per patch: the KVM modules through modpost (TDX and SEV on, KVM_WERROR),
+# a 64-bit build without TDX and SEV, W=1 on the KVM objects the patch
+# touches, checkpatch --strict, sparse on the touched .c files against the
+# committed base results, and the KVM selftests when the patch touches a
+# uapi header or tools/ (and always for the last patch).
+# Whole series: coccicheck on every touched .c file and the touched
+# documentation, both against the committed base results.
+#
+# Every check is recorded in build/report/results.tsv; a failed check
+# names the patch, the check and the first lines of its output, and the run
+# goes on.  Exit status: the number of failed checks, capped at 1.
+. "$(dirname "$0")/lib.sh"
+
+name=${1:-linux-7.3}
+series=${2:-$TOP/series}
+wt=$BUILD/verify-$name
+out=$BUILD/out/$name
+logs=$BUILD/logs/$name
+baseline=$TOP/kernel/baseline/$name
+cfgdir=$TOP/kernel/config
+allow=$TOP/kernel/checkpatch-allow.txt
+mkdir -p "$BUILD/state" "$logs"
+
+sh "$TOP/scripts/base.sh" "$name" || exit 1
+sparse=$(sh "$TOP/scripts/sparse.sh") || die "no sparse"
+src=$BUILD/src/$name.git
+
+if [ ! -d "$wt" ]; then
+	msg "verify: checking out the base into ${wt#"$TOP"/}"
+	git --git-dir="$src" worktree prune
+	git --git-dir="$src" worktree add -q --detach "$wt" base || die "cannot create $wt"
+fi
+cd "$wt" || exit 1
+git am --abort > /dev/null 2>&1
+git reset -q --hard
+git clean -q -fdx
+
+failures=0
+fail() { failures=$((failures + 1)); }
+
+# Apply the series, one commit per patch.
+t0=$(date +%s)
+if ! am_series "$series" > "$BUILD/state/verify-applied" 2> "$logs/apply.log"; then
+	applied=$(wc -l < "$BUILD/state/verify-applied")
+	bad=$(series_patches "$series" | sed -n "$((applied + 1))p")
+	record "$(basename "$bad")" "applies to $name" FAIL $(($(date +%s) - t0)) "$logs/apply.log"
+	sed 's/^/    /' "$logs/apply.log"
+	fail
+fi
+n=$(wc -l < "$BUILD/state/verify-applied")
+msg "verify: $n patches applied to $name"
+
+# The output directories: the per-patch builds, and W=1 in its own
+# directory so that switching flags does not rebuild the others.
+git checkout -q --detach base
+for cfg in kvm-modules kvm-nocc; do
+	sh "$TOP/scripts/kconfig.sh" "$wt" "$out/$cfg" "$cfgdir/base.config" "$cfgdir/$cfg.config" ||
+		die "cannot configure $cfg"
+done
+sh "$TOP/scripts/kconfig.sh" "$wt" "$out/kvm-w1" "$cfgdir/base.config" "$cfgdir/kvm-modules.config" ||
+	die "cannot configure kvm-w1"
+
+# Run a command; fail when it fails or prints any compiler, modpost or
+# kernel-doc warning.
+clean_run()
+{
+	local tmp rc
+	tmp=$BUILD/state/clean_run.$$
+	"$@" > "$tmp" 2>&1
+	rc=$?
+	cat "$tmp"
+	if [ $rc -ne 0 ]; then
+		rm -f "$tmp"
+		return 1
+	fi
+	if grep -E -q '(warning|WARNING):' "$tmp"; then
+		rm -f "$tmp"
+		echo "FAIL: warnings in the output"
+		return 1
+	fi
+	rm -f "$tmp"
+}
+
+sparse_check()	# sparse_check OBJS...: no new sparse warnings
+{
+	kmake "$wt" "$out/kvm-modules" C=2 CHECK="$sparse" "$@" > "$logs/sparse.raw" 2>&1
+	cat "$logs/sparse.raw"
+	if grep -q 'sparse is not available or not up to date' "$logs/sparse.raw"; then
+		echo "the kernel refused $sparse: nothing was checked"
+		return 1
+	fi
+	normalise "$wt" < "$logs/sparse.raw" > "$logs/sparse.now"
+	new_against "$baseline/sparse.txt" "$logs/sparse.now"
+}
+
+checkpatch_check()	# checkpatch_check PATCHFILE
+{
+	local types
+	perl "$wt/scripts/checkpatch.pl" --strict --show-types --no-color "$1" > "$logs/checkpatch.raw" 2>&1
+	cat "$logs/checkpatch.raw"
+	grep -q "^Signed-off-by: $PROJECT_NAME <$PROJECT_EMAIL>" "$1" ||
+		{ echo "FAIL: no Signed-off-by: $PROJECT_NAME <$PROJECT_EMAIL>"; return 1; }
+	if grep -q '^ERROR:' "$logs/checkpatch.raw"; then
+		echo "FAIL: checkpatch errors"
+		return 1
+	fi
+	types=$(sed -n 's/^\(WARNING\|CHECK\):\([A-Z_]*\):.*/\2/p' "$logs/checkpatch.raw" | sort -u)
+	for t in $types; do
+		grep -q "^$t[[:space:]]" "$allow" 2>/dev/null ||
+			{ echo "FAIL: $t is not in kernel/checkpatch-allow.txt"; return 1; }
+	done
+	return 0
+}
+
+selftests_check()
+{
+	kmake "$wt" "$out/kvm-modules" headers > /dev/null 2>&1 || { echo "make headers failed"; return 1; }
+	make -C "$wt" O="$out/kvm-modules" -j"$JOBS" kselftest-all TARGETS=kvm 2>&1 || return 1
+}
+
+i=0
+while read -r commit patch; do
+	i=$((i + 1))
+	[ -n "$PATCH" ] && [ "$PATCH" != "$i" ] && continue
+	p=$(basename "$patch")
+	git checkout -q --detach "$commit"
+	files=$(git diff --name-only "$commit~1" "$commit")
+	msg "patch $i/$n: $p"
+
+	check "$p" "build: KVM modules (TDX, SEV, WERROR) through modpost" "$logs/$i-build-modules.log" \
+		clean_run kmake "$wt" "$out/kvm-modules" vmlinux modules || fail
+	check "$p" "build: KVM without TDX and SEV" "$logs/$i-build-nocc.log" \
+		clean_run kmake "$wt" "$out/kvm-nocc" vmlinux modules || fail
+
+	# W=1: the touched KVM .c files; all of KVM when a header or a file
+	# of virt/kvm (built from arch/x86/kvm) changes.
+	objs=
+	for f in $files; do
+		case $f in
+		arch/x86/kvm/*.c) objs="$objs ${f%.c}.o" ;;
+		*.h|virt/kvm/*) objs=" arch/x86/kvm/"; break ;;
+		esac
+	done
+	if [ -n "$objs" ]; then
+		# shellcheck disable=SC2086
+		check "$p" "W=1 on$objs" "$logs/$i-w1.log" clean_run kmake "$wt" "$out/kvm-w1" W=1 $objs || fail
+	fi
+
+	check "$p" "checkpatch --strict" "$logs/$i-checkpatch.log" checkpatch_check "$patch" || fail
+
+	cobjs=
+	for f in $files; do
+		case $f in
+		tools/*|Documentation/*|scripts/*|samples/*) ;;
+		virt/kvm/*.c) cobjs="$cobjs arch/x86/kvm/" ;;
+		*.c) [ -e "$f" ] && cobjs="$cobjs ${f%.c}.o" ;;
+		esac
+	done
+	if [ -n "$cobjs" ]; then
+		# shellcheck disable=SC2086
+		check "$p" "sparse on$cobjs" "$logs/$i-sparse.log" sparse_check $cobjs || fail
+	fi
+
+	need_st=no
+	for f in $files; do
+		case $f in include/uapi/*|arch/x86/include/uapi/*|tools/*) need_st=yes ;; esac
+	done
+	[ "$i" -eq "$n" ] && need_st=yes
+	if [ $need_st = yes ]; then
+		check "$p" "KVM selftests build, no warnings" "$logs/$i-selftests.log" \
+			clean_run selftests_check || fail
+	fi
+done < "$BUILD/state/verify-applied"
+
+if [ -z "$PATCH" ] && [ "${WHOLE:-1}" != 0 ] && [ "$n" -gt 0 ]; then
+	sh "$TOP/scripts/whole.sh" "$name" "$wt" "$out" || fail
+fi
+
+[ $failures -eq 0 ]

@@ -1,0 +1,83 @@
+#!/bin/sh
+# Checks on the whole series (the final tree against the base), because
+# they are slow: coccicheck on every .c file the series touches, and the
+# kernel's Sphinx build of the documentation directories it touches.  Both
+# are compared with the base results committed in kernel/baseline/NAME/.
+#
+# usage: whole.sh NAME WORKTREE OUTDIR	(the worktree at the last patch)
+. "$(dirname "$0")/lib.sh"
+
+name=$1 wt=$2 out=$3
+baseline=$TOP/kernel/baseline/$name
+logs=$BUILD/logs/$name
+mkdir -p "$logs"
+cd "$wt" || exit 1
+files=$(git diff --name-only base HEAD)
+failures=0
+
+covered()	# covered BASEFILE WORD: is WORD listed in the file's "# covers:" line
+{
+	sed -n 's/^# covers: //p' "$1" 2>/dev/null | tr ' ' '\n' | grep -qxF "$2"
+}
+
+cocci_check()
+{
+	local f objs
+	objs=
+	for f in $cfiles; do
+		covered "$baseline/coccicheck.txt" "$f" ||
+			{ echo "FAIL: no base result for $f in ${baseline#"$TOP"/}/coccicheck.txt: run \"make baseline\""; return 1; }
+		objs="$objs ${f%.c}.o"
+	done
+	# shellcheck disable=SC2086
+	run_coccicheck "$wt" "$out/kvm-modules" $objs > "$logs/cocci.raw" 2>&1
+	cat "$logs/cocci.raw"
+	if [ -n "$(git status --porcelain --untracked-files=all)" ]; then
+		git status --porcelain --untracked-files=all | head
+		echo "FAIL: coccicheck wrote into the source tree"
+		return 1
+	fi
+	grep -q 'spatch' "$logs/cocci.raw" && grep -q -i 'not found\|no ocaml' "$logs/cocci.raw" &&
+		{ echo "FAIL: coccinelle did not run"; return 1; }
+	normalise "$wt" < "$logs/cocci.raw" > "$logs/cocci.now"
+	new_against "$baseline/coccicheck.txt" "$logs/cocci.now"
+}
+
+docs_check()
+{
+	local d
+	for d in $docdirs; do
+		covered "$baseline/htmldocs.txt" "$d" ||
+			{ echo "FAIL: no base result for Documentation/$d: run \"make baseline\""; return 1; }
+	done
+	# shellcheck disable=SC2086
+	run_htmldocs "$wt" "$out/docs" $docdirs > "$logs/htmldocs.raw" 2>&1 ||
+		{ cat "$logs/htmldocs.raw"; return 1; }
+	cat "$logs/htmldocs.raw"
+	normalise "$wt" < "$logs/htmldocs.raw" > "$logs/htmldocs.now"
+	new_against "$baseline/htmldocs.txt" "$logs/htmldocs.now"
+}
+
+cfiles=
+docdirs=
+for f in $files; do
+	case $f in
+	tools/*|scripts/*|samples/*|Documentation/*.c) ;;
+	*.c) [ -e "$f" ] && cfiles="$cfiles $f" ;;
+	Documentation/*.rst)
+		d=${f#Documentation/}
+		d=${d%%/*}
+		echo " $docdirs " | grep -q " $d " || docdirs="$docdirs $d"
+		;;
+	esac
+done
+
+if [ -n "$cfiles" ]; then
+	check series "coccicheck MODE=report:$cfiles" "$logs/coccicheck.log" cocci_check ||
+		failures=$((failures + 1))
+fi
+if [ -n "$docdirs" ]; then
+	check series "htmldocs (SPHINXDIRS=$(echo $docdirs))" "$logs/htmldocs.log" docs_check ||
+		failures=$((failures + 1))
+fi
+[ $failures -eq 0 ]

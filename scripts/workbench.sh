@@ -1,0 +1,30 @@
+#!/bin/sh
+# The two set-up commands: "make" (MODE=main) and "make check"
+# (MODE=check, what CI runs).  Every step records its checks; the run goes
+# on past a failed check, reports everything, then fails.
+#
+# usage: workbench.sh main|check
+. "$(dirname "$0")/lib.sh"
+
+mode=${1:-main}
+case $mode in main|check) ;; *) die "usage: workbench.sh main|check" ;; esac
+
+mkdir -p "$REPORT_DIR"
+rm -f "$RESULTS" "$REPORT_DIR"/section-*.md
+
+sh "$TOP/scripts/deps.sh" || die "cannot install the workbench's packages"
+sh "$TOP/scripts/base.sh" linux-7.3 || die "cannot get the 7.3 base"
+
+sh "$TOP/scripts/verify.sh" linux-7.3 "$TOP/series"
+
+if [ "$mode" = check ]; then
+	msg "tooling: the C++ runner (cmake, GoogleTest)"
+	st=$BUILD/out/linux-7.3/kvm-modules/kselftest/kvm
+	[ -d "$st" ] && KVM_SELFTESTS_DIR=$st && export KVM_SELFTESTS_DIR
+	check tooling "runner: build and ctest" "$BUILD/logs/runner-check.log" \
+		sh "$TOP/scripts/runner-check.sh"
+	check tooling "workbench: export round trip is byte-identical" "$BUILD/logs/roundtrip.log" \
+		sh "$TOP/scripts/roundtrip.sh"
+fi
+
+sh "$TOP/scripts/report.sh" "make $( [ "$mode" = check ] && echo check || echo all)"

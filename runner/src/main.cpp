@@ -1,0 +1,235 @@
+// kvm-selftest-runner: probe the host's KVM for TDX/SNP, run KVM selftests,
+// read their exit codes and KTAP, write JUnit / KTAP / JSON reports.
+#include <signal.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "kvmsr/engine.hpp"
+#include "kvmsr/probe.hpp"
+#include "kvmsr/report.hpp"
+#include "kvmsr/suite.hpp"
+
+#ifndef KVMSR_VERSION
+#define KVMSR_VERSION "0.0"
+#endif
+
+namespace {
+
+std::atomic<bool> g_cancel{false};
+
+extern "C" void on_signal(int) { g_cancel.store(true); }
+
+void install_signal_handlers() {
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: let poll() return early
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGHUP, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+std::string now_iso() {
+    std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    return buf;
+}
+
+bool write_file(const std::string& path, const std::string& text, std::string& err) {
+    if (path == "-") {
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        std::fflush(stdout);
+        return true;
+    }
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    if (!f) {
+        err = fmt::format("cannot write {}", path);
+        return false;
+    }
+    f << text;
+    f.close();
+    if (!f) {
+        err = fmt::format("error writing {}", path);
+        return false;
+    }
+    return true;
+}
+
+struct RunArgs {
+    std::string dir;
+    std::vector<std::string> tests;
+    int jobs = 1;
+    double timeout = 0;  // 0: from the kvm "settings" file, else 120
+    double kill_grace = 2;
+    double output_cap_mib = 4;
+    std::string junit, ktap, json;
+    bool all = false;
+    bool list = false;
+    bool quiet = false;
+    std::string progress = "auto";
+    std::vector<std::string> env;
+};
+
+int cmd_probe(const std::string& device, bool json) {
+    kvmsr::ProbeReport rep = kvmsr::decode_probe(kvmsr::probe_host(device));
+    if (json)
+        std::cout << kvmsr::probe_to_json(rep).dump(2) << "\n";
+    else
+        std::cout << kvmsr::format_probe_text(rep);
+    return 0;
+}
+
+int cmd_run(const RunArgs& a) {
+    std::string error;
+    auto dir = kvmsr::open_test_dir(a.dir, error);
+    if (!dir) {
+        fmt::print(stderr, "kvm-selftest-runner: {}\n", error);
+        return 2;
+    }
+    std::vector<kvmsr::PlannedTest> plan;
+    if (a.all)
+        plan = kvmsr::plan_all_tests(*dir);
+    else
+        plan = kvmsr::plan_tests(*dir, a.tests);
+    if (plan.empty()) {
+        fmt::print(stderr, "kvm-selftest-runner: no tests found in {}\n", dir->base.string());
+        return 2;
+    }
+    if (a.tests.empty() && !a.all && kvmsr::default_plan_looks_empty(plan)) {
+        fmt::print(stderr,
+                   "kvm-selftest-runner: {} holds none of the default tests (e.g. x86/sev_smoke_test); "
+                   "give the KVM selftests build directory or a kselftest install directory\n",
+                   dir->base.string());
+        return 2;
+    }
+    if (a.list) {
+        for (const auto& t : plan)
+            fmt::print("{}\t{}\n", t.name,
+                       t.problem == kvmsr::PlannedTest::Problem::None ? t.path.string() : t.problem_text);
+        return 0;
+    }
+
+    const bool human_to_stderr = a.junit == "-" || a.ktap == "-" || a.json == "-";
+    std::FILE* human = human_to_stderr ? stderr : stdout;
+
+    kvmsr::RunOptions opt;
+    opt.jobs = a.jobs;
+    double timeout_s = a.timeout > 0 ? a.timeout : dir->settings_timeout.value_or(120);
+    opt.timeout = std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000));
+    opt.kill_grace = std::chrono::milliseconds(static_cast<long long>(a.kill_grace * 1000));
+    opt.output_cap = static_cast<std::size_t>(a.output_cap_mib * 1024 * 1024);
+    opt.env_extra = a.env;
+    opt.quiet = a.quiet;
+    opt.progress = human;
+    opt.live = a.progress == "always" || (a.progress == "auto" && ::isatty(::fileno(human)));
+
+    struct utsname uts {};
+    ::uname(&uts);
+    kvmsr::RunReport rep;
+    rep.directory = a.dir;
+    rep.started = now_iso();
+    rep.hostname = uts.nodename;
+    rep.kernel = uts.release;
+    rep.jobs = a.jobs;
+
+    if (!a.quiet)
+        fmt::print(human, "kvm-selftest-runner: {} test{} from {}{} (-j {}, timeout {:.0f}s)\n", plan.size(),
+                   plan.size() == 1 ? "" : "s", dir->base.string(), dir->install ? " (kselftest install)" : "",
+                   a.jobs, timeout_s);
+    std::fflush(human);
+
+    const auto t0 = std::chrono::steady_clock::now();
+    rep.outcomes = kvmsr::run_tests(plan, opt, &g_cancel);
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    int rc = 0;
+    std::string err;
+    if (!a.junit.empty() && !write_file(a.junit, kvmsr::to_junit(rep), err)) rc = 2;
+    if (!a.ktap.empty() && !write_file(a.ktap, kvmsr::to_ktap(rep), err)) rc = 2;
+    if (!a.json.empty() &&
+        !write_file(a.json, kvmsr::to_json(rep).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                    err))
+        rc = 2;
+
+    std::string table = kvmsr::format_table(rep);
+    if (!a.quiet) std::fputs(("\n" + table).c_str(), human);
+    else std::fputs((kvmsr::summary_line(kvmsr::summarize(rep.outcomes), rep.seconds) + "\n").c_str(), human);
+    std::fflush(human);
+    if (rc) {
+        fmt::print(stderr, "kvm-selftest-runner: {}\n", err);
+        return rc;
+    }
+    if (g_cancel.load()) return 130;
+    return kvmsr::summarize(rep.outcomes).failures() == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"Probe KVM for TDX/SNP support and run KVM selftests with JUnit/KTAP/JSON reports",
+                 "kvm-selftest-runner"};
+    app.set_version_flag("--version", KVMSR_VERSION);
+    app.require_subcommand(1);
+
+    auto* probe = app.add_subcommand("probe", "Report what /dev/kvm offers (API version, VM types, hypercall exits)");
+    std::string device = "/dev/kvm";
+    bool probe_json = false;
+    probe->add_option("--device", device, "KVM device node")->capture_default_str();
+    probe->add_flag("--json", probe_json, "Print JSON instead of text");
+
+    auto* run = app.add_subcommand("run", "Run KVM selftests from a build or kselftest install directory");
+    RunArgs ra;
+    run->add_option("dir", ra.dir, "KVM selftests build dir, kselftest install dir, or its kvm/ dir")->required();
+    auto* tests_opt = run->add_option("tests", ra.tests,
+                    "Tests to run (x86/sev_smoke_test, sev_smoke_test, kvm:x86/sev_smoke_test or a path); "
+                    "default: this project's tests plus the closest upstream tests");
+    run->add_option("-j,--jobs", ra.jobs, "Run up to N tests at once")->check(CLI::Range(1, 256))->capture_default_str();
+    run->add_option("--timeout", ra.timeout,
+                    "Seconds per test before its process group is killed (default: the kvm 'settings' file, else 120)")
+        ->check(CLI::PositiveNumber);
+    run->add_option("--kill-grace", ra.kill_grace, "Seconds between SIGTERM and SIGKILL on timeout")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    run->add_option("--output-cap", ra.output_cap_mib, "MiB of stdout+stderr kept per test")
+        ->check(CLI::Range(0.004, 1024.0))
+        ->capture_default_str();
+    run->add_option("--junit", ra.junit, "Write JUnit XML to FILE ('-' for stdout)");
+    run->add_option("--ktap", ra.ktap, "Write a KTAP summary to FILE ('-' for stdout)");
+    run->add_option("--json", ra.json, "Write a JSON report to FILE ('-' for stdout)");
+    run->add_flag("--all", ra.all, "Run every test in the directory")->excludes(tests_opt);
+    run->add_flag("--list", ra.list, "List the tests that would run, and stop");
+    run->add_option("--env", ra.env, "Add KEY=VALUE to the tests' clean environment (repeatable)")
+        ->check([](const std::string& s) {
+            auto eq = s.find('=');
+            return (eq == std::string::npos || eq == 0) ? std::string("expected KEY=VALUE") : std::string();
+        });
+    run->add_flag("-q,--quiet", ra.quiet, "Only the summary line on the console");
+    run->add_option("--progress", ra.progress, "Live progress line: auto (when a terminal), always, never")
+        ->check(CLI::IsMember({"auto", "always", "never"}))
+        ->capture_default_str();
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int code = app.exit(e);
+        return code == 0 ? 0 : 2;
+    }
+    install_signal_handlers();
+    if (*probe) return cmd_probe(device, probe_json);
+    return cmd_run(ra);
+}

@@ -1,0 +1,251 @@
+#include "kvmsr/outcome.hpp"
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace kvmsr {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+        s.remove_suffix(1);
+    return s;
+}
+
+std::vector<std::string_view> lines_of(std::string_view text) {
+    std::vector<std::string_view> out;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t nl = text.find('\n', pos);
+        if (nl == std::string_view::npos) nl = text.size();
+        out.push_back(text.substr(pos, nl - pos));
+        pos = nl + 1;
+    }
+    return out;
+}
+
+// Printable, single line, bounded.
+std::string clip(std::string_view s, std::size_t max) {
+    std::string out;
+    for (char c : s) {
+        unsigned char u = static_cast<unsigned char>(c);
+        if (u == '\t') out += ' ';
+        else if (u < 0x20 || u == 0x7f) continue;
+        else out += c;
+    }
+    if (out.size() > max) {
+        out.resize(max);
+        // do not cut a UTF-8 sequence in half
+        while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
+        if (!out.empty() && static_cast<unsigned char>(out.back()) >= 0xC0) out.pop_back();
+        out += "...";
+    }
+    return out;
+}
+
+bool is_runner_marker(std::string_view l) { return l.starts_with("[kvm-selftest-runner:"); }
+
+std::optional<std::string> assertion_line(std::string_view text, std::size_t max) {
+    const std::string_view hdr = "==== Test Assertion Failure ====";
+    auto at = text.find(hdr);
+    if (at == std::string_view::npos) return std::nullopt;
+    auto ls = lines_of(text.substr(at + hdr.size()));
+    std::string_view where, last;
+    bool started = false;
+    for (auto l : ls) {
+        auto t = trim(l);
+        if (t.empty()) {
+            if (started) break;
+            continue;
+        }
+        if (is_runner_marker(t)) continue;
+        if (!started) {
+            where = t;
+            started = true;
+            continue;
+        }
+        last = t;
+    }
+    if (where.empty()) return std::string("test assertion failure");
+    std::string msg = "assertion failed: " + std::string(where);
+    if (!last.empty() && !last.starts_with("pid=")) msg += " | " + std::string(last);
+    return clip(msg, max);
+}
+
+std::optional<std::string> last_line(std::string_view text, std::size_t max,
+                                     std::string_view must_contain = {}) {
+    auto ls = lines_of(text);
+    for (auto it = ls.rbegin(); it != ls.rend(); ++it) {
+        auto t = trim(*it);
+        if (t.empty() || is_runner_marker(t)) continue;
+        if (t.starts_with("# Totals:") || t.starts_with("# Planned tests")) continue;
+        if (!must_contain.empty() && t.find(must_contain) == std::string_view::npos) continue;
+        return clip(t, max);
+    }
+    return std::nullopt;
+}
+
+const char* exit_code_name(int code) {
+    switch (code) {
+        case 1: return "KSFT_FAIL";
+        case 2: return "KSFT_XFAIL";
+        case 3: return "KSFT_XPASS";
+        case 254: return "KVM TEST_ASSERT";
+        default: return nullptr;
+    }
+}
+
+// What the TAP says against an exit code that claims success/skip.
+std::optional<std::string> tap_disagreement(const KtapDoc& k, bool truncated) {
+    if (k.bailed_out)
+        return "TAP bailed out" + (k.bail_reason.empty() ? std::string() : ": " + k.bail_reason);
+    if (auto f = k.first_failure()) return "TAP reports " + *f;
+    if (k.totals && (k.totals->fail > 0 || k.totals->error > 0))
+        return fmt::format("TAP '# Totals' reports fail:{} error:{}", k.totals->fail, k.totals->error);
+    if (k.plan && !k.plan_skip && !truncated && !k.bailed_out) {
+        long n = static_cast<long>(k.results.size());
+        if (n < *k.plan)
+            return fmt::format("TAP plan 1..{} but only {} result{}", *k.plan, n, n == 1 ? "" : "s");
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+const char* status_name(Status s) {
+    switch (s) {
+        case Status::Pass: return "PASS";
+        case Status::Skip: return "SKIP";
+        case Status::Fail: return "FAIL";
+        case Status::Timeout: return "TIMEOUT";
+        case Status::Crash: return "CRASH";
+        case Status::Error: return "ERROR";
+    }
+    return "?";
+}
+
+bool is_failure(Status s) { return s != Status::Pass && s != Status::Skip; }
+
+std::string signal_name(int sig) {
+    if (const char* abbrev = ::sigabbrev_np(sig)) return std::string("SIG") + abbrev;
+    return fmt::format("signal {}", sig);
+}
+
+std::string failure_line(const std::string& out, const std::string& err, std::size_t max) {
+    if (auto a = assertion_line(err, max)) return *a;
+    if (auto a = assertion_line(out, max)) return *a;
+    if (auto l = last_line(err, max)) return *l;
+    if (auto l = last_line(out, max)) return *l;
+    return {};
+}
+
+Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
+    Outcome o;
+    o.name = test.name;
+    o.path = test.path.string();
+    o.ran = pr.started;
+    o.seconds = std::chrono::duration<double>(pr.duration).count();
+    o.truncated = pr.truncated;
+    o.out_bytes = pr.out_bytes;
+    o.err_bytes = pr.err_bytes;
+    o.out = pr.out;
+    o.err = pr.err;
+    o.ktap = parse_ktap(pr.out);
+    if (pr.exited) o.exit_code = pr.exit_code;
+    if (pr.signaled) o.signal = pr.signal;
+
+    const auto& k = o.ktap;
+    if (!pr.started) {
+        o.status = Status::Error;
+        o.reason = pr.spawn_error;
+    } else if (pr.cancelled) {
+        o.status = Status::Error;
+        o.reason = "interrupted: the runner was asked to stop; the test's process group was killed";
+    } else if (pr.timed_out) {
+        o.status = Status::Timeout;
+        o.reason = fmt::format("timed out after {:.1f} s; the test and all processes of its session were killed", o.seconds);
+        if (pr.unkillable) o.reason += ", but the test did not die and was left behind";
+        if (auto l = failure_line(pr.out, pr.err, 160); !l.empty()) o.notes.push_back("last output: " + l);
+    } else if (pr.signaled) {
+        o.status = Status::Crash;
+        o.reason = fmt::format("killed by {} ({}){}", signal_name(pr.signal), pr.signal,
+                               pr.core_dumped ? ", core dumped" : "");
+        if (auto l = failure_line(pr.out, pr.err, 160); !l.empty()) o.reason += ": " + l;
+    } else if (pr.exited) {
+        const int code = pr.exit_code;
+        if (code == 0 || code == 4) {
+            if (auto d = tap_disagreement(k, pr.truncated)) {
+                o.status = Status::Fail;
+                o.reason = fmt::format("exit code {} ({}) but {}", code, code == 0 ? "pass" : "skip", *d);
+            } else if (pr.leftover_processes > 0) {
+                o.status = Status::Fail;
+                o.reason = fmt::format("exit code {} but {} process{} of the test were still running; killed",
+                                       code, pr.leftover_processes, pr.leftover_processes == 1 ? "" : "es");
+            } else if (code == 0) {
+                o.status = Status::Pass;
+            } else {
+                o.status = Status::Skip;
+                if (auto r = k.first_skip_reason()) o.reason = *r;
+                else if (auto l = last_line(pr.out, 240, "skipping test")) o.reason = *l;
+                else if (auto l2 = last_line(pr.out, 240)) o.reason = *l2;
+                else if (auto l3 = last_line(pr.err, 240)) o.reason = *l3;
+                else o.reason = "exit code 4 (KSFT_SKIP), no reason printed";
+            }
+        } else {
+            o.status = Status::Fail;
+            const char* cname = exit_code_name(code);
+            std::string head = cname ? fmt::format("exit code {} ({})", code, cname) : fmt::format("exit code {}", code);
+            std::string detail;
+            if (k.bailed_out) detail = "Bail out! " + k.bail_reason;
+            else if (auto f = k.first_failure()) detail = *f;
+            if (auto l = failure_line(pr.out, pr.err, 200); !l.empty()) {
+                if (detail.empty()) detail = l;
+                else if (detail.size() < 40 || l.rfind("assertion failed", 0) == 0) detail += " | " + l;
+            }
+            o.reason = detail.empty() ? head : head + ": " + clip(detail, 300);
+        }
+    } else {
+        o.status = Status::Error;
+        o.reason = "the test's exit status could not be collected";
+    }
+
+    if (pr.truncated)
+        o.notes.push_back(fmt::format("output truncated: stdout {} bytes, stderr {} bytes written; "
+                                      "the beginning and the end were kept",
+                                      pr.out_bytes, pr.err_bytes));
+    if (pr.leftover_processes > 0 && o.reason.find("still running") == std::string::npos)
+        o.notes.push_back(fmt::format("{} leftover process{} of the test's session killed",
+                                      pr.leftover_processes, pr.leftover_processes == 1 ? "" : "es"));
+    if (pr.pipes_abandoned)
+        o.notes.push_back("a process outside the test's process group kept its output open; stopped reading");
+    if (k.malformed_lines > 0)
+        o.notes.push_back(fmt::format("{} malformed TAP line{}", k.malformed_lines, k.malformed_lines == 1 ? "" : "s"));
+    if (k.unterminated_groups > 0)
+        o.notes.push_back(fmt::format("{} TAP subtest group{} without a result line", k.unterminated_groups,
+                                      k.unterminated_groups == 1 ? "" : "s"));
+    o.reason = clip(o.reason, 400);
+    return o;
+}
+
+Outcome outcome_for_problem(const PlannedTest& test) {
+    Outcome o;
+    o.name = test.name;
+    o.path = test.path.string();
+    o.status = test.problem == PlannedTest::Problem::NotBuilt ? Status::Skip : Status::Error;
+    o.reason = test.problem_text;
+    return o;
+}
+
+Outcome outcome_not_run(const PlannedTest& test, const std::string& why) {
+    Outcome o;
+    o.name = test.name;
+    o.path = test.path.string();
+    o.status = Status::Error;
+    o.reason = why;
+    return o;
+}
+
+}  // namespace kvmsr

@@ -1,0 +1,313 @@
+#include "kvmsr/report.hpp"
+
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <pugixml.hpp>
+
+namespace kvmsr {
+
+namespace {
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+
+// Length of the valid UTF-8 sequence at s[i] that XML 1.0 allows, 0 if none.
+std::size_t xml_char_len(std::string_view s, std::size_t i) {
+    const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+    unsigned char c = b(i);
+    if (c < 0x80) return (c >= 0x20 || c == '\t' || c == '\n' || c == '\r') ? 1 : 0;
+    std::size_t n;
+    std::uint32_t cp;
+    if ((c & 0xE0) == 0xC0) { n = 2; cp = c & 0x1F; }
+    else if ((c & 0xF0) == 0xE0) { n = 3; cp = c & 0x0F; }
+    else if ((c & 0xF8) == 0xF0) { n = 4; cp = c & 0x07; }
+    else return 0;
+    if (i + n > s.size()) return 0;
+    for (std::size_t k = 1; k < n; ++k) {
+        if ((b(i + k) & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (b(i + k) & 0x3F);
+    }
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000)) return 0;  // overlong
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF) return 0;
+    return n;
+}
+
+std::string one_line(std::string_view s) {
+    std::string out;
+    for (char c : s) out += (c == '\n' || c == '\r') ? ' ' : c;
+    return out;
+}
+
+std::string ktap_escape(std::string_view s) {
+    std::string out;
+    for (char c : one_line(s)) {
+        if (c == '#' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out;
+}
+
+void write_ktap_results(std::string& out, const std::vector<KtapResult>& rs, int depth) {
+    const std::string ind(static_cast<std::size_t>(depth) * 4, ' ');
+    out += ind + "KTAP version 1\n";
+    out += fmt::format("{}1..{}\n", ind, rs.size());
+    long n = 0;
+    for (const auto& r : rs) {
+        ++n;
+        if (!r.subtests.empty()) write_ktap_results(out, r.subtests, depth + 1);
+        const bool bad = r.failed();
+        std::string line = fmt::format("{}{} {}", ind, bad ? "not ok" : "ok", n);
+        std::string desc = r.description;
+        if (r.unterminated) desc += " (no result line)";
+        if (!desc.empty()) line += " " + ktap_escape(desc);
+        if (r.directive != Directive::None) {
+            line += fmt::format(" # {}", directive_name(r.directive));
+            if (!r.reason.empty()) line += " " + one_line(r.reason);
+        }
+        out += line + "\n";
+    }
+}
+
+std::string fmt_seconds(double s) { return fmt::format("{:.2f}s", s); }
+
+std::string classname_of(const std::string& name) {
+    auto slash = name.rfind('/');
+    if (slash == std::string::npos || name.front() == '/') return "kvm";
+    std::string dir = name.substr(0, slash);
+    for (char& c : dir)
+        if (c == '/') c = '.';
+    return "kvm." + dir;
+}
+
+}  // namespace
+
+std::string xml_safe(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) {
+        std::size_t n = xml_char_len(s, i);
+        if (n == 0) {
+            out += kReplacement;
+            ++i;
+        } else {
+            out.append(s.substr(i, n));
+            i += n;
+        }
+    }
+    return out;
+}
+
+Summary summarize(const std::vector<Outcome>& outcomes) {
+    Summary s;
+    for (const auto& o : outcomes) {
+        ++s.total;
+        switch (o.status) {
+            case Status::Pass: ++s.pass; break;
+            case Status::Skip: ++s.skip; break;
+            case Status::Fail: ++s.fail; break;
+            case Status::Timeout: ++s.timeout; break;
+            case Status::Crash: ++s.crash; break;
+            case Status::Error: ++s.error; break;
+        }
+    }
+    return s;
+}
+
+std::string summary_line(const Summary& s, double seconds) {
+    return fmt::format("Summary: {} test{}: {} passed, {} skipped, {} failed ({} fail, {} timeout, {} crash, {} error) in {:.1f} s",
+                       s.total, s.total == 1 ? "" : "s", s.pass, s.skip, s.failures(), s.fail, s.timeout, s.crash,
+                       s.error, seconds);
+}
+
+std::string format_table(const RunReport& r) {
+    std::size_t w = 4;
+    for (const auto& o : r.outcomes) w = std::max(w, o.name.size());
+    w = std::min<std::size_t>(w, 60);
+    std::string out;
+    out += fmt::format("{:<{}}  {:<7}  {:>9}  {}\n", "TEST", w, "RESULT", "DURATION", "DETAILS");
+    out += fmt::format("{}\n", std::string(w + 2 + 7 + 2 + 9 + 2 + 7, '-'));
+    for (const auto& o : r.outcomes) {
+        std::string detail = o.reason;
+        if (o.status == Status::Pass && o.ktap.has_tap() && !o.ktap.results.empty()) {
+            auto c = o.ktap.leaf_counts();
+            detail = fmt::format("TAP: {} ok, {} skip", c.pass + c.xfail + c.xpass, c.skip);
+        }
+        if (detail.size() > 90) detail = detail.substr(0, 87) + "...";
+        out += fmt::format("{:<{}}  {:<7}  {:>9}  {}\n", o.name, w, status_name(o.status),
+                           o.ran ? fmt_seconds(o.seconds) : std::string("-"), xml_safe(detail));
+    }
+    std::vector<const Outcome*> skips, fails;
+    for (const auto& o : r.outcomes) {
+        if (o.status == Status::Skip) skips.push_back(&o);
+        if (is_failure(o.status)) fails.push_back(&o);
+    }
+    if (!skips.empty()) {
+        out += fmt::format("\nSkipped ({}):\n", skips.size());
+        for (const auto* o : skips) out += fmt::format("  {}: {}\n", o->name, xml_safe(o->reason));
+    }
+    if (!fails.empty()) {
+        out += fmt::format("\nFailed ({}):\n", fails.size());
+        for (const auto* o : fails) {
+            out += fmt::format("  {} [{}]: {}\n", o->name, status_name(o->status), xml_safe(o->reason));
+            for (const auto& n : o->notes) out += fmt::format("      note: {}\n", xml_safe(n));
+        }
+    }
+    out += "\n" + summary_line(summarize(r.outcomes), r.seconds) + "\n";
+    return out;
+}
+
+std::string to_junit(const RunReport& r) {
+    const Summary s = summarize(r.outcomes);
+    pugi::xml_document doc;
+    auto decl = doc.append_child(pugi::node_declaration);
+    decl.append_attribute("version") = "1.0";
+    decl.append_attribute("encoding") = "UTF-8";
+
+    auto suites = doc.append_child("testsuites");
+    suites.append_attribute("name") = "kvm-selftest-runner";
+    suites.append_attribute("tests") = s.total;
+    suites.append_attribute("failures") = s.fail + s.timeout + s.crash;
+    suites.append_attribute("errors") = s.error;
+    suites.append_attribute("skipped") = s.skip;
+    suites.append_attribute("time") = fmt::format("{:.3f}", r.seconds).c_str();
+
+    auto suite = suites.append_child("testsuite");
+    suite.append_attribute("name") = "kvm";
+    suite.append_attribute("tests") = s.total;
+    suite.append_attribute("failures") = s.fail + s.timeout + s.crash;
+    suite.append_attribute("errors") = s.error;
+    suite.append_attribute("skipped") = s.skip;
+    suite.append_attribute("time") = fmt::format("{:.3f}", r.seconds).c_str();
+    if (!r.started.empty()) suite.append_attribute("timestamp") = r.started.c_str();
+    if (!r.hostname.empty()) suite.append_attribute("hostname") = xml_safe(r.hostname).c_str();
+    auto props = suite.append_child("properties");
+    auto prop = [&](const char* name, const std::string& value) {
+        auto p = props.append_child("property");
+        p.append_attribute("name") = name;
+        p.append_attribute("value") = xml_safe(value).c_str();
+    };
+    prop("directory", r.directory);
+    prop("kernel", r.kernel);
+    prop("jobs", std::to_string(r.jobs));
+
+    for (const auto& o : r.outcomes) {
+        auto tc = suite.append_child("testcase");
+        tc.append_attribute("name") = xml_safe(o.name).c_str();
+        tc.append_attribute("classname") = xml_safe(classname_of(o.name)).c_str();
+        tc.append_attribute("time") = fmt::format("{:.3f}", o.seconds).c_str();
+        std::string body = o.reason;
+        for (const auto& n : o.notes) body += "\nnote: " + n;
+        if (o.exit_code) body += fmt::format("\nexit code: {}", *o.exit_code);
+        if (o.signal) body += fmt::format("\nsignal: {} ({})", signal_name(*o.signal), *o.signal);
+        switch (o.status) {
+            case Status::Pass:
+                break;
+            case Status::Skip: {
+                auto sk = tc.append_child("skipped");
+                sk.append_attribute("message") = xml_safe(o.reason).c_str();
+                break;
+            }
+            case Status::Error: {
+                auto e = tc.append_child("error");
+                e.append_attribute("message") = xml_safe(o.reason).c_str();
+                e.append_attribute("type") = status_name(o.status);
+                e.text().set(xml_safe(body).c_str());
+                break;
+            }
+            default: {
+                auto f = tc.append_child("failure");
+                f.append_attribute("message") = xml_safe(o.reason).c_str();
+                f.append_attribute("type") = status_name(o.status);
+                f.text().set(xml_safe(body).c_str());
+                break;
+            }
+        }
+        if (!o.out.empty()) tc.append_child("system-out").text().set(xml_safe(o.out).c_str());
+        if (!o.err.empty()) tc.append_child("system-err").text().set(xml_safe(o.err).c_str());
+    }
+    std::ostringstream os;
+    doc.save(os, "  ", pugi::format_default, pugi::encoding_utf8);
+    return os.str();
+}
+
+std::string to_ktap(const RunReport& r) {
+    const Summary s = summarize(r.outcomes);
+    std::string out = "KTAP version 1\n";
+    out += fmt::format("# kvm-selftest-runner: {} (kernel {}, {})\n", one_line(r.directory), one_line(r.kernel),
+                       r.started);
+    out += fmt::format("1..{}\n", r.outcomes.size());
+    int n = 0;
+    for (const auto& o : r.outcomes) {
+        ++n;
+        if (!o.ktap.results.empty()) write_ktap_results(out, o.ktap.results, 1);
+        const bool bad = is_failure(o.status);
+        if (bad && !o.reason.empty()) out += "# " + one_line(xml_safe(o.reason)) + "\n";
+        if (bad)
+            for (const auto& note : o.notes) out += "# note: " + one_line(xml_safe(note)) + "\n";
+        std::string line = fmt::format("{} {} {}", bad ? "not ok" : "ok", n, ktap_escape(o.name));
+        if (o.status == Status::Skip) line += " # SKIP " + one_line(xml_safe(o.reason));
+        out += line + "\n";
+    }
+    out += fmt::format("# Totals: pass:{} fail:{} xfail:0 xpass:0 skip:{} error:{}\n", s.pass,
+                       s.fail + s.timeout + s.crash, s.skip, s.error);
+    return out;
+}
+
+nlohmann::json to_json(const RunReport& r) {
+    const Summary s = summarize(r.outcomes);
+    nlohmann::json j;
+    j["runner"] = "kvm-selftest-runner";
+    j["directory"] = xml_safe(r.directory);
+    j["started"] = r.started;
+    j["duration_s"] = r.seconds;
+    j["hostname"] = xml_safe(r.hostname);
+    j["kernel"] = xml_safe(r.kernel);
+    j["jobs"] = r.jobs;
+    j["summary"] = {{"total", s.total},     {"pass", s.pass},   {"skip", s.skip},
+                    {"fail", s.fail},       {"timeout", s.timeout}, {"crash", s.crash},
+                    {"error", s.error},     {"failures", s.failures()}};
+    j["success"] = s.failures() == 0;
+    nlohmann::json tests = nlohmann::json::array();
+    for (const auto& o : r.outcomes) {
+        nlohmann::json t;
+        t["name"] = xml_safe(o.name);
+        t["path"] = xml_safe(o.path);
+        t["status"] = status_name(o.status);
+        t["failed"] = is_failure(o.status);
+        t["reason"] = xml_safe(o.reason);
+        nlohmann::json notes = nlohmann::json::array();
+        for (const auto& n : o.notes) notes.push_back(xml_safe(n));
+        t["notes"] = notes;
+        t["ran"] = o.ran;
+        t["exit_code"] = o.exit_code ? nlohmann::json(*o.exit_code) : nlohmann::json(nullptr);
+        t["signal"] = o.signal ? nlohmann::json(*o.signal) : nlohmann::json(nullptr);
+        t["duration_s"] = o.seconds;
+        t["truncated"] = o.truncated;
+        t["stdout_bytes"] = o.out_bytes;
+        t["stderr_bytes"] = o.err_bytes;
+        nlohmann::json k;
+        k["present"] = o.ktap.has_tap();
+        if (o.ktap.has_tap()) {
+            if (o.ktap.version) k["version"] = *o.ktap.version;
+            if (o.ktap.plan) k["plan"] = *o.ktap.plan;
+            auto c = o.ktap.leaf_counts();
+            k["counts"] = {{"pass", c.pass}, {"fail", c.fail}, {"skip", c.skip}, {"xfail", c.xfail},
+                           {"xpass", c.xpass}, {"error", c.error}, {"todo", c.todo}};
+            if (o.ktap.totals)
+                k["totals"] = {{"pass", o.ktap.totals->pass},   {"fail", o.ktap.totals->fail},
+                               {"xfail", o.ktap.totals->xfail}, {"xpass", o.ktap.totals->xpass},
+                               {"skip", o.ktap.totals->skip},   {"error", o.ktap.totals->error}};
+            k["bailed_out"] = o.ktap.bailed_out;
+            if (o.ktap.bailed_out) k["bail_reason"] = xml_safe(o.ktap.bail_reason);
+        }
+        t["ktap"] = k;
+        t["stdout"] = xml_safe(o.out);
+        t["stderr"] = xml_safe(o.err);
+        tests.push_back(std::move(t));
+    }
+    j["tests"] = tests;
+    return j;
+}
+
+}  // namespace kvmsr

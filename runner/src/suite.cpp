@@ -1,0 +1,216 @@
+#include "kvmsr/suite.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+
+namespace kvmsr {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::optional<int> read_settings_timeout(const fs::path& base) {
+    std::ifstream f(base / "settings");
+    std::string line;
+    while (std::getline(f, line)) {
+        if (line.rfind("timeout=", 0) == 0) {
+            try {
+                int v = std::stoi(line.substr(8));
+                if (v > 0) return v;
+            } catch (...) {
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+std::vector<std::string> read_kselftest_list(const fs::path& file) {
+    std::vector<std::string> out;
+    std::ifstream f(file);
+    std::string line;
+    while (std::getline(f, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.rfind("kvm:", 0) == 0 && line.size() > 4) out.push_back(line.substr(4));
+    }
+    return out;
+}
+
+bool is_elf_executable(const fs::path& p) {
+    struct stat st;
+    if (::stat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111)) return false;
+    std::ifstream f(p, std::ios::binary);
+    char magic[4] = {};
+    f.read(magic, 4);
+    return f.gcount() == 4 && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
+}
+
+void check_program(PlannedTest& t) {
+    std::error_code ec;
+    auto st = fs::status(t.path, ec);
+    if (ec || !fs::exists(st)) {
+        if (t.origin == Origin::Default && t.ours) {
+            t.problem = PlannedTest::Problem::NotBuilt;
+            t.problem_text = "not built (this project's test; build the selftests from the patched tree): " +
+                             t.path.string() + " is missing";
+        } else if (t.origin == Origin::Default) {
+            t.problem = PlannedTest::Problem::NotBuilt;
+            t.problem_text = "not built: " + t.path.string() + " is missing from this build";
+        } else {
+            t.problem = PlannedTest::Problem::NotFound;
+            t.problem_text = "test program not found: " + t.path.string();
+        }
+        return;
+    }
+    if (!fs::is_regular_file(st)) {
+        t.problem = PlannedTest::Problem::NotAFile;
+        t.problem_text = "not a regular file: " + t.path.string();
+        return;
+    }
+    if (::access(t.path.c_str(), X_OK) != 0) {
+        t.problem = PlannedTest::Problem::NotExecutable;
+        t.problem_text = "not executable: " + t.path.string() + " (no execute permission)";
+    }
+}
+
+// kselftest install trees flatten the architecture directories
+// (x86/sev_smoke_test is installed as kvm/sev_smoke_test): fall back to the
+// file name there.
+fs::path locate(const TestDir& dir, const std::string& name) {
+    fs::path p = dir.base / name;
+    std::error_code ec;
+    if (fs::exists(p, ec)) return p;
+    fs::path flat = dir.base / fs::path(name).filename();
+    if (fs::path(name).has_parent_path() && fs::exists(flat, ec)) return flat;
+    return p;
+}
+
+}  // namespace
+
+std::optional<TestDir> open_test_dir(const fs::path& dir, std::string& error) {
+    std::error_code ec;
+    if (dir.empty()) {
+        error = "no test directory given";
+        return std::nullopt;
+    }
+    auto st = fs::status(dir, ec);
+    if (ec || !fs::exists(st)) {
+        error = "test directory does not exist: " + dir.string();
+        return std::nullopt;
+    }
+    if (!fs::is_directory(st)) {
+        error = "not a directory: " + dir.string();
+        return std::nullopt;
+    }
+    TestDir td;
+    td.given = dir;
+    td.base = dir;
+    if (fs::is_directory(dir / "kvm", ec) && fs::exists(dir / "kselftest-list.txt", ec)) {
+        td.install = true;
+        td.base = dir / "kvm";
+        td.listed = read_kselftest_list(dir / "kselftest-list.txt");
+    } else if (fs::exists(dir.parent_path() / "kselftest-list.txt", ec) && dir.filename() == "kvm") {
+        td.install = true;
+        td.listed = read_kselftest_list(dir.parent_path() / "kselftest-list.txt");
+    }
+    if (::access(td.base.c_str(), R_OK | X_OK) != 0) {
+        error = "cannot read test directory " + td.base.string();
+        return std::nullopt;
+    }
+    td.settings_timeout = read_settings_timeout(td.base);
+    return td;
+}
+
+const std::vector<DefaultTest>& default_tests() {
+    static const std::vector<DefaultTest> tests = {
+        {"x86/snp_psc_test", true},
+        {"x86/tdx_map_gpa_test", true},
+        {"x86/private_mem_conversions_test", false},
+        {"x86/private_mem_kvm_exits_test", false},
+        {"x86/sev_smoke_test", false},
+        {"x86/sev_init2_tests", false},
+    };
+    return tests;
+}
+
+std::vector<PlannedTest> plan_tests(const TestDir& dir, const std::vector<std::string>& names) {
+    std::vector<PlannedTest> plan;
+    if (names.empty()) {
+        for (const auto& d : default_tests()) {
+            PlannedTest t;
+            t.name = d.name;
+            t.path = locate(dir, d.name);
+            t.origin = Origin::Default;
+            t.ours = d.ours;
+            check_program(t);
+            plan.push_back(std::move(t));
+        }
+        return plan;
+    }
+    for (std::string name : names) {
+        if (name.rfind("kvm:", 0) == 0) name = name.substr(4);
+        PlannedTest t;
+        t.origin = Origin::Explicit;
+        fs::path p(name);
+        std::error_code ec;
+        if (p.is_absolute()) {
+            t.path = p;
+            auto rel = p.lexically_relative(dir.base);
+            t.name = (!rel.empty() && *rel.begin() != "..") ? rel.string() : p.string();
+        } else {
+            t.name = name;
+            t.path = locate(dir, name);
+            if (!fs::exists(t.path, ec) && !p.has_parent_path()) {
+                // Bare name: look in the architecture directories and the list.
+                for (const char* sub : {"x86", "x86_64", "arm64", "aarch64", "s390", "riscv", "loongarch"}) {
+                    if (fs::exists(dir.base / sub / p, ec)) {
+                        t.name = std::string(sub) + "/" + name;
+                        t.path = dir.base / t.name;
+                        break;
+                    }
+                }
+            }
+        }
+        for (const auto& d : default_tests())
+            if (t.name == d.name) t.ours = d.ours;
+        check_program(t);
+        plan.push_back(std::move(t));
+    }
+    return plan;
+}
+
+std::vector<PlannedTest> plan_all_tests(const TestDir& dir) {
+    std::vector<std::string> names;
+    if (!dir.listed.empty()) {
+        names = dir.listed;
+    } else {
+        std::error_code ec;
+        for (auto it = fs::recursive_directory_iterator(dir.base, fs::directory_options::skip_permission_denied, ec);
+             !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+            if (it.depth() > 2) {
+                it.disable_recursion_pending();
+                continue;
+            }
+            if (it->is_regular_file(ec) && is_elf_executable(it->path())) {
+                auto rel = it->path().lexically_relative(dir.base).string();
+                if (rel.find("/lib") != std::string::npos || rel.rfind("lib", 0) == 0) continue;
+                names.push_back(rel);
+            }
+        }
+        std::sort(names.begin(), names.end());
+    }
+    std::vector<PlannedTest> plan = plan_tests(dir, names);
+    for (auto& t : plan) t.origin = Origin::All;
+    return plan;
+}
+
+bool default_plan_looks_empty(const std::vector<PlannedTest>& plan) {
+    for (const auto& t : plan)
+        if (!t.ours && t.problem != PlannedTest::Problem::NotBuilt) return false;
+    return true;
+}
+
+}  // namespace kvmsr

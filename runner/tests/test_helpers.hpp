@@ -1,0 +1,44 @@
+// Small helpers shared by the tests.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "kvmsr/process.hpp"
+
+namespace kvmsr::testing {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with its content.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+    std::filesystem::path operator/(const std::string& rel) const { return path_ / rel; }
+
+private:
+    std::filesystem::path path_;
+};
+
+void write_file(const std::filesystem::path& p, const std::string& content, unsigned mode = 0644);
+std::string read_file(const std::filesystem::path& p);
+std::string data_path(const std::string& name);  // file in tests/data
+
+// Runs a program with a bounded time; output capped at 64 MiB.
+ProcessResult run_program(const std::string& path, const std::vector<std::string>& args,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(60),
+                          const std::string& cwd = {});
+
+// Runs the built kvm-selftest-runner.
+ProcessResult run_cli(const std::vector<std::string>& args,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+// xmllint --noout --schema tests/data/junit.xsd FILE; returns its output
+// and sets ok when it exited 0.
+std::string validate_junit(const std::filesystem::path& xml, bool& ok);
+
+}  // namespace kvmsr::testing

@@ -62,11 +62,29 @@ msg "baseline: building KVM at the base"
 kmake "$wt" "$out/kvm-modules" vmlinux modules > "$logs/build.log" 2>&1 ||
 	{ tail -n 20 "$logs/build.log"; die "the base does not build"; }
 
+# sparse must be able to fail too: a global that should be static.
+probe=arch/x86/kvm/workbench_sparse_probe.c
+printf 'int workbench_probe_symbol;\n' > "$probe"
+kmake "$wt" "$out/kvm-modules" C=2 CHECK="$sparse" "${probe%.c}.o" > "$logs/sparse-probe.raw" 2>&1
+rm -f "$probe"
+grep -q "workbench_probe_symbol' was not declared" "$logs/sparse-probe.raw" ||
+	{ tail -n 20 "$logs/sparse-probe.raw"; die "sparse did not report the probe: it checks nothing"; }
+
 msg "baseline: sparse on arch/x86/kvm/"
 kmake "$wt" "$out/kvm-modules" C=2 CHECK="$sparse" arch/x86/kvm/ > "$logs/sparse.raw" 2>&1
 grep -q 'sparse is not available or not up to date' "$logs/sparse.raw" &&
 	die "the kernel refused $sparse"
 { header sparse "arch/x86/kvm/ virt/kvm/"; normalise "$wt" < "$logs/sparse.raw"; } > "$dest/sparse.txt"
+
+# The checker must be able to fail: a file with an unneeded semicolon
+# gets a report (then the file is removed again).
+msg "baseline: coccicheck self-test"
+probe=arch/x86/kvm/workbench_cocci_probe.c
+printf 'int probe(int x);\nint probe(int x)\n{\n\tif (x) {\n\t\tx++;\n\t};\n\treturn x;\n}\n' > "$probe"
+run_coccicheck "$wt" "$out/kvm-modules" "${probe%.c}.o" > "$logs/cocci-probe.raw" 2>&1
+rm -f "$probe"
+grep -q "workbench_cocci_probe.c:6:.*Unneeded semicolon" "$logs/cocci-probe.raw" ||
+	{ tail -n 20 "$logs/cocci-probe.raw"; die "coccicheck did not report the probe: it checks nothing"; }
 
 msg "baseline: coccicheck on$cfiles"
 objs=

@@ -117,7 +117,7 @@ kmake()
 	shift 2
 	# One kernel build at a time on this machine, whoever runs it.
 	flock /tmp/kbuild.lock \
-	make -s -C "$src" O="$out" ARCH=$KMAKE_ARCH CC="$(kcc)" HOSTCC="$(kcc)" \
+	make ${KMAKE_QUIET--s} -C "$src" O="$out" ARCH=$KMAKE_ARCH CC="$(kcc)" HOSTCC="$(kcc)" \
 		KBUILD_BUILD_TIMESTAMP=2026-01-01 KBUILD_BUILD_USER=workbench \
 		KBUILD_BUILD_HOST=workbench -j"$JOBS" "$@"
 }
@@ -188,7 +188,9 @@ run_coccicheck()
 	local wt o
 	wt=$1 o=$2
 	shift 2
-	kmake "$wt" "$o" C=2 CHECK="$wt/scripts/coccicheck" MODE=report "$@"
+	# Not silent: kbuild's -s sinks the checker's stdout, where
+	# coccicheck writes its reports.
+	KMAKE_QUIET= kmake "$wt" "$o" C=2 CHECK="$wt/scripts/coccicheck" MODE=report "$@"
 }
 
 # The kernel's Sphinx build of some top-level documentation directories.

@@ -122,7 +122,7 @@ checkpatch_check()	# checkpatch_check PATCHFILE
 selftests_check()
 {
 	kmake "$wt" "$out/kvm-modules" headers > /dev/null 2>&1 || { echo "make headers failed"; return 1; }
-	make -C "$wt" O="$out/kvm-modules" -j"$JOBS" kselftest-all TARGETS=kvm 2>&1 || return 1
+	kmake "$wt" "$out/kvm-modules" kselftest-all TARGETS=kvm 2>&1 || return 1
 }
 
 i=0

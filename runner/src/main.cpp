@@ -200,7 +200,7 @@ int main(int argc, char** argv) {
                     "default: this project's tests plus the closest upstream tests");
     run->add_option("-j,--jobs", ra.jobs, "Run up to N tests at once")->check(CLI::Range(1, 256))->capture_default_str();
     run->add_option("--timeout", ra.timeout,
-                    "Seconds per test before its process group is killed (default: the kvm 'settings' file, else 120)")
+                    "Seconds per test before it and its session are killed (default: the kvm 'settings' file, else 120)")
         ->check(CLI::PositiveNumber);
     run->add_option("--kill-grace", ra.kill_grace, "Seconds between SIGTERM and SIGKILL on timeout")
         ->check(CLI::NonNegativeNumber)
@@ -214,6 +214,8 @@ int main(int argc, char** argv) {
     run->add_flag("--all", ra.all, "Run every test in the directory")->excludes(tests_opt);
     run->add_flag("--list", ra.list, "List the tests that would run, and stop");
     run->add_option("--env", ra.env, "Add KEY=VALUE to the tests' clean environment (repeatable)")
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
         ->check([](const std::string& s) {
             auto eq = s.find('=');
             return (eq == std::string::npos || eq == 0) ? std::string("expected KEY=VALUE") : std::string();

@@ -163,7 +163,7 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
         o.reason = pr.spawn_error;
     } else if (pr.cancelled) {
         o.status = Status::Error;
-        o.reason = "interrupted: the runner was asked to stop; the test's process group was killed";
+        o.reason = "interrupted: the runner was asked to stop; the test's session was killed";
     } else if (pr.timed_out) {
         o.status = Status::Timeout;
         o.reason = fmt::format("timed out after {:.1f} s; the test and all processes of its session were killed", o.seconds);
@@ -220,7 +220,7 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
         o.notes.push_back(fmt::format("{} leftover process{} of the test's session killed",
                                       pr.leftover_processes, pr.leftover_processes == 1 ? "" : "es"));
     if (pr.pipes_abandoned)
-        o.notes.push_back("a process outside the test's process group kept its output open; stopped reading");
+        o.notes.push_back("a process outside the test's session kept its output open; stopped reading");
     if (k.malformed_lines > 0)
         o.notes.push_back(fmt::format("{} malformed TAP line{}", k.malformed_lines, k.malformed_lines == 1 ? "" : "s"));
     if (k.unterminated_groups > 0)

@@ -54,11 +54,11 @@ void check_program(PlannedTest& t) {
     if (ec || !fs::exists(st)) {
         if (t.origin == Origin::Default && t.ours) {
             t.problem = PlannedTest::Problem::NotBuilt;
-            t.problem_text = "not built (this project's test; build the selftests from the patched tree): " +
-                             t.path.string() + " is missing";
+            t.problem_text = "not built: this project's test is absent from this build "
+                             "(build the selftests from the patched tree)";
         } else if (t.origin == Origin::Default) {
             t.problem = PlannedTest::Problem::NotBuilt;
-            t.problem_text = "not built: " + t.path.string() + " is missing from this build";
+            t.problem_text = "not built: absent from this build";
         } else {
             t.problem = PlannedTest::Problem::NotFound;
             t.problem_text = "test program not found: " + t.path.string();

@@ -213,6 +213,18 @@ TEST(Cli, ProgressLinesWithoutTerminal) {
     EXPECT_EQ(r.out.find("\033[K"), std::string::npos);  // no redraws into a pipe
 }
 
+TEST(Cli, EnvOptionTakesOneValueEachAndReachesTheTest) {
+    TempDir d;
+    write_file(d / "env_test", "#!/bin/sh\n/usr/bin/env\n", 0755);
+    auto r = run_cli({"run", d.path().string(), "--env", "FOO=1", "env_test", "--env", "BAR=2", "--progress",
+                      "never", "--json", (d / "r.json").string()});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto out = json::parse(read_file(d / "r.json"))["tests"][0]["stdout"].get<std::string>();
+    EXPECT_NE(out.find("FOO=1\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("BAR=2\n"), std::string::npos) << out;
+    EXPECT_EQ(run_cli({"run", d.path().string(), "--env", "NOEQUALS", "env_test"}).exit_code, 2);
+}
+
 TEST(Cli, UsageErrors) {
     EXPECT_EQ(run_cli({}).exit_code, 2);
     EXPECT_EQ(run_cli({"run"}).exit_code, 2);

@@ -343,6 +343,7 @@ KtapDoc parse_ktap(std::string_view text) {
     std::vector<Frame> stack;
     stack.push_back(Frame{});
     std::string pending_name;
+    bool seen_header = false;
 
     // Closes the top frame; returns it.
     auto pop = [&]() {
@@ -391,6 +392,12 @@ KtapDoc parse_ktap(std::string_view text) {
         Line line = split_indent(raw);
         if (line.body.empty()) continue;
         Parsed p = classify_line(line.body);
+        // Indented TAP only counts inside a TAP document: before any header,
+        // plan or "# Subtest:", an indented "ok ..." is free text.
+        if (line.indent > 0 && !seen_header && p.kind != Kind::Text && p.kind != Kind::Diag &&
+            p.kind != Kind::Bail)
+            p.kind = Kind::Text;
+        if (p.kind == Kind::Version || p.kind == Kind::Plan || p.kind == Kind::SubtestName) seen_header = true;
         switch (p.kind) {
             case Kind::Text:
                 break;

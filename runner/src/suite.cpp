@@ -90,8 +90,10 @@ fs::path locate(const TestDir& dir, const std::string& name) {
 
 }  // namespace
 
-std::optional<TestDir> open_test_dir(const fs::path& dir, std::string& error) {
+std::optional<TestDir> open_test_dir(const fs::path& given, std::string& error) {
     std::error_code ec;
+    fs::path dir = given.lexically_normal();
+    if (!dir.empty() && dir.filename().empty()) dir = dir.parent_path();  // "kvm/" -> "kvm"
     if (dir.empty()) {
         error = "no test directory given";
         return std::nullopt;
@@ -106,7 +108,7 @@ std::optional<TestDir> open_test_dir(const fs::path& dir, std::string& error) {
         return std::nullopt;
     }
     TestDir td;
-    td.given = dir;
+    td.given = given;
     td.base = dir;
     if (fs::is_directory(dir / "kvm", ec) && fs::exists(dir / "kselftest-list.txt", ec)) {
         td.install = true;

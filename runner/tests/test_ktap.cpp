@@ -9,9 +9,12 @@ namespace kvmsr {
 namespace {
 
 TEST(Ktap, FreeTextIsNotTap) {
-    auto d = parse_ktap("Random seed: 0x6b8b4567\nTesting guest mode: PA-bits:ANY, VA-bits:48, 4K pages\nokay\n");
+    auto d = parse_ktap(
+        "Random seed: 0x6b8b4567\nTesting guest mode: PA-bits:ANY, VA-bits:48, 4K pages\nokay\n"
+        "    ok so far, continuing\n  1..3 vcpus\n");
     EXPECT_FALSE(d.has_tap());
-    EXPECT_EQ(d.lines, 3u);
+    EXPECT_EQ(d.lines, 5u);
+    EXPECT_EQ(d.unterminated_groups, 0u);
     EXPECT_TRUE(d.results.empty());
     EXPECT_EQ(d.malformed_lines, 0u);
 }

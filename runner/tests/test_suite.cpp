@@ -53,6 +53,9 @@ TEST(TestDir, InstallDirectoryAndItsKvmSubdir) {
     auto sub = open_test_dir(d / "kvm", err);
     ASSERT_TRUE(sub);
     EXPECT_TRUE(sub->install);
+    auto slash = open_test_dir((d / "kvm").string() + "/", err);
+    ASSERT_TRUE(slash);
+    EXPECT_TRUE(slash->install);
     auto all = plan_all_tests(*td);
     ASSERT_EQ(all.size(), 2u);
     EXPECT_EQ(all[0].name, "x86/sev_smoke_test");

@@ -2,9 +2,9 @@
 # the rest are the steps of the round trip and of sending.  See README.md.
 
 SH := sh
-export PATCH
+export PATCH DESTDIR PREFIX
 
-.PHONY: all check tree export verify baseline send bench report clean help
+.PHONY: all check tree export verify baseline send bench report host clean help
 
 all:
 	@$(SH) scripts/workbench.sh main
@@ -31,6 +31,11 @@ send:
 
 bench:
 	@$(SH) scripts/bench.sh
+
+# make host [DESTDIR=...] [PREFIX=/usr/local]: the patched tree's KVM
+# selftests and the runner, built and installed for a host team.
+host:
+	@$(SH) scripts/host.sh
 
 report:
 	@$(SH) scripts/report.sh

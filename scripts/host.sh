@@ -1,0 +1,41 @@
+#!/bin/sh
+# For host validation teams: build the KVM selftests of the patched tree and
+# the runner, and install both (DESTDIR and PREFIX as usual):
+#   $DESTDIR$PREFIX/bin/kvm-selftest-runner
+#   $DESTDIR$PREFIX/libexec/kvm-selftests/	(kselftest install layout)
+. "$(dirname "$0")/lib.sh"
+
+prefix=${PREFIX:-/usr/local}
+dest=${DESTDIR:-}
+name=linux-7.3
+wt=$BUILD/verify-$name
+out=$BUILD/out/$name/host
+
+sh "$TOP/scripts/deps.sh" || exit 1
+sh "$TOP/scripts/base.sh" "$name" || exit 1
+if [ ! -d "$wt" ]; then
+	git --git-dir="$BUILD/src/$name.git" worktree prune
+	git --git-dir="$BUILD/src/$name.git" worktree add -q --detach "$wt" base || die "cannot create $wt"
+fi
+mkdir -p "$BUILD/state"
+(cd "$wt" && git reset -q --hard && am_series "$TOP/series" > /dev/null) ||
+	die "the series does not apply"
+msg "host: building the KVM selftests of the patched tree"
+sh "$TOP/scripts/kconfig.sh" "$wt" "$out" "$TOP/kernel/config/base.config" \
+	"$TOP/kernel/config/kvm-modules.config" || exit 1
+kmake "$wt" "$out" headers > /dev/null || die "make headers failed"
+kmake "$wt" "$out" kselftest-all TARGETS=kvm > "$BUILD/logs/host-selftests.log" 2>&1 ||
+	{ tail -n 20 "$BUILD/logs/host-selftests.log"; die "the selftests do not build"; }
+msg "host: building the runner"
+cmake -S "$TOP/runner" -B "$BUILD/runner" -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null &&
+	cmake --build "$BUILD/runner" -j"$JOBS" > /dev/null || die "the runner does not build"
+
+msg "host: installing into ${dest}${prefix}"
+flock /tmp/kbuild.lock make -s -C "$wt/tools/testing/selftests" O="$out" TARGETS=kvm \
+	INSTALL_PATH="$dest$prefix/libexec/kvm-selftests" install > "$BUILD/logs/host-install.log" 2>&1 ||
+	{ tail -n 20 "$BUILD/logs/host-install.log"; die "kselftest install failed"; }
+DESTDIR=$dest cmake --install "$BUILD/runner" --prefix "$prefix" > /dev/null ||
+	die "runner install failed"
+echo "installed: $dest$prefix/bin/kvm-selftest-runner"
+echo "           $dest$prefix/libexec/kvm-selftests/"
+echo "run:       $prefix/bin/kvm-selftest-runner run $prefix/libexec/kvm-selftests --junit kvm-selftests.xml --ktap kvm-selftests.ktap"

@@ -7,7 +7,7 @@
 pkgs="build-essential git make flex bison bc cpio kmod xz-utils dpkg-dev
 libelf-dev libssl-dev ccache perl python3
 coccinelle ocaml-nox python3-sphinx python3-yaml
-qemu-system-x86 busybox-static rsync"
+qemu-system-x86 busybox-static rsync uuid-dev"
 [ -r "$TOP/scripts/runner-deps.txt" ] &&
 	pkgs="$pkgs $(grep -v '^#' "$TOP/scripts/runner-deps.txt")"
 

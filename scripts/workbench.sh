@@ -23,6 +23,7 @@ if [ "$mode" = check ]; then
 	[ -d "$st" ] && KVM_SELFTESTS_DIR=$st && export KVM_SELFTESTS_DIR
 	check tooling "runner: build and ctest" "$BUILD/logs/runner-check.log" \
 		sh "$TOP/scripts/runner-check.sh"
+	sh "$TOP/scripts/inkernel.sh" linux-7.3
 	check tooling "workbench: export round trip is byte-identical" "$BUILD/logs/roundtrip.log" \
 		sh "$TOP/scripts/roundtrip.sh"
 fi

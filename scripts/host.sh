@@ -9,7 +9,9 @@ prefix=${PREFIX:-/usr/local}
 dest=${DESTDIR:-}
 name=linux-7.3
 wt=$BUILD/verify-$name
-out=$BUILD/out/$name/host
+# The output directory of the per-patch build: its selftests are usually
+# built already.
+out=$BUILD/out/$name/kvm-modules
 
 sh "$TOP/scripts/deps.sh" || exit 1
 sh "$TOP/scripts/base.sh" "$name" || exit 1

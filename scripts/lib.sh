@@ -143,12 +143,14 @@ series_patches()
 # stderr and returns 1 (the commits applied so far stay printed).
 am_series()
 {
-	local p reason
+	local p reason log
+	# One log per worktree, so that two steps applying at once do not mix.
+	log=$(git rev-parse --absolute-git-dir)/workbench-am.log
 	git checkout -q --detach base || return 1
 	for p in $(series_patches "$1"); do
-		if ! pgit am -q --committer-date-is-author-date "$p" > "$BUILD/state/am.log" 2>&1; then
+		if ! pgit am -q --committer-date-is-author-date "$p" > "$log" 2>&1; then
 			reason=$(grep -v -e '^hint:' -e '^When you have' -e '^If you prefer' \
-				-e '^To restore' "$BUILD/state/am.log" | head -n 8)
+				-e '^To restore' "$log" | head -n 8)
 			git am --abort > /dev/null 2>&1
 			printf '%s does not apply:\n%s\n' "$(basename "$p")" "$reason" >&2
 			return 1

@@ -44,9 +44,9 @@ passed=$(awk -F'\t' '$3 == "pass"' "$RESULTS" | wc -l)
 	echo
 	echo "## Checks"
 	echo
-	echo "| patch / scope | check | result | seconds |"
-	echo "|---|---|---|---|"
-	awk -F'\t' '{ printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4 }' "$RESULTS"
+	echo "| patch / scope | check | result | seconds | note |"
+	echo "|---|---|---|---|---|"
+	awk -F'\t' '{ printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $6 }' "$RESULTS"
 	echo
 	echo "Totals: $passed passed, $failed failed, $skipped skipped ($total checks)."
 	if [ "$failed" -gt 0 ]; then

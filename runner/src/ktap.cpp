@@ -238,6 +238,20 @@ struct Frame {
 constexpr std::size_t kMaxDiagPerResult = 64;
 constexpr std::size_t kMaxDepth = 32;
 
+// Count one finished result by its directive (or pass/fail without one).
+void tally(const KtapResult& r, KtapCounts& c) {
+    switch (r.directive) {
+        case Directive::Skip: ++c.skip; break;
+        case Directive::Todo: ++c.todo; break;
+        case Directive::Xfail: ++c.xfail; break;
+        case Directive::Xpass: ++c.xpass; break;
+        case Directive::Error: ++c.error; break;
+        case Directive::None:
+            if (r.ok) ++c.pass; else ++c.fail;
+            break;
+    }
+}
+
 void count_leaves(const std::vector<KtapResult>& rs, KtapCounts& c) {
     for (const auto& r : rs) {
         if (!r.subtests.empty()) {
@@ -245,16 +259,7 @@ void count_leaves(const std::vector<KtapResult>& rs, KtapCounts& c) {
             if (r.unterminated) ++c.fail;
             continue;
         }
-        switch (r.directive) {
-            case Directive::Skip: ++c.skip; break;
-            case Directive::Todo: ++c.todo; break;
-            case Directive::Xfail: ++c.xfail; break;
-            case Directive::Xpass: ++c.xpass; break;
-            case Directive::Error: ++c.error; break;
-            case Directive::None:
-                if (r.ok) ++c.pass; else ++c.fail;
-                break;
-        }
+        tally(r, c);
     }
 }
 
@@ -493,16 +498,7 @@ KtapCounts KtapDoc::top_counts() const {
     KtapCounts c;
     for (const auto& r : results) {
         if (r.unterminated) { ++c.fail; continue; }
-        switch (r.directive) {
-            case Directive::Skip: ++c.skip; break;
-            case Directive::Todo: ++c.todo; break;
-            case Directive::Xfail: ++c.xfail; break;
-            case Directive::Xpass: ++c.xpass; break;
-            case Directive::Error: ++c.error; break;
-            case Directive::None:
-                if (r.ok) ++c.pass; else ++c.fail;
-                break;
-        }
+        tally(r, c);
     }
     return c;
 }

@@ -19,11 +19,14 @@ cat $patches > "$out/series.mbox"
 # lists (and everyone else) as Cc.
 gm()
 {
-	(cd "$wt" && perl scripts/get_maintainer.pl --no-rolestats --no-git --no-git-fallback "$@" \
+	# --no-fixes: the base has no history to look the Fixes: commits up in.
+	(cd "$wt" && perl scripts/get_maintainer.pl --no-rolestats --no-git --no-git-fallback --no-fixes "$@" \
 		$(series_patches "$series"))
 }
 to=$(gm --no-l --no-r | sort -u)
-cc=$( { gm --no-m | sort -u; grep -v '^#' "$TOP/kernel/cc-extra.txt"; } | grep . | sort -u)
+# Cc: everyone else, less who is already in To.
+cc=$( { gm --no-m | sort -u; grep -v '^#' "$TOP/kernel/cc-extra.txt"; } | grep . | sort -u |
+	grep -v -x -F "$to")
 
 args=
 while IFS= read -r a; do [ -n "$a" ] && args="$args --to='$a'"; done <<TO

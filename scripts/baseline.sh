@@ -22,11 +22,7 @@ mkdir -p "$dest" "$logs"
 
 sh "$TOP/scripts/base.sh" "$name" || exit 1
 sparse=$(sh "$TOP/scripts/sparse.sh") || die "no sparse"
-src=$BUILD/src/$name.git
-if [ ! -d "$wt" ]; then
-	git --git-dir="$src" worktree prune
-	git --git-dir="$src" worktree add -q --detach "$wt" base || die "cannot create $wt"
-fi
+ensure_worktree "$name" "$wt" || die "cannot create $wt"
 cd "$wt" || exit 1
 git am --abort > /dev/null 2>&1
 git reset -q --hard
@@ -40,17 +36,8 @@ sh "$TOP/scripts/kconfig.sh" "$wt" "$out/kvm-modules" "$cfgdir/base.config" "$cf
 touched=$(cat $(series_patches "$series") /dev/null | sed -n 's|^+++ b/||p' | sort -u)
 cfiles="arch/x86/kvm/x86.c arch/x86/kvm/vmx/tdx.c arch/x86/kvm/svm/sev.c"
 docdirs="virt"
-for f in $touched; do
-	case $f in
-	tools/*|scripts/*|samples/*|Documentation/*.c) ;;
-	*.c) [ -e "$f" ] && ! echo " $cfiles " | grep -q " $f " && cfiles="$cfiles $f" ;;
-	Documentation/*.rst)
-		d=${f#Documentation/}
-		d=${d%%/*}
-		echo " $docdirs " | grep -q " $d " || docdirs="$docdirs $d"
-		;;
-	esac
-done
+# shellcheck disable=SC2086
+classify_touched $touched
 
 header()	# header WHAT COVERS
 {

@@ -15,10 +15,7 @@ out=$BUILD/out/$name/kvm-modules
 
 sh "$TOP/scripts/deps.sh" || exit 1
 sh "$TOP/scripts/base.sh" "$name" || exit 1
-if [ ! -d "$wt" ]; then
-	git --git-dir="$BUILD/src/$name.git" worktree prune
-	git --git-dir="$BUILD/src/$name.git" worktree add -q --detach "$wt" base || die "cannot create $wt"
-fi
+ensure_worktree "$name" "$wt" || die "cannot create $wt"
 mkdir -p "$BUILD/state"
 (cd "$wt" && git reset -q --hard && am_series "$TOP/series" > /dev/null) ||
 	die "the series does not apply"

@@ -31,7 +31,6 @@ which=${INKERNEL_TESTS:-list}
 case $on in series|base) ;; *) die "INKERNEL_ON must be series or base" ;; esac
 case $which in list|all) ;; *) die "INKERNEL_TESTS must be list or all" ;; esac
 
-src=$BUILD/src/$name.git
 wt=$BUILD/kunit-$name
 out=$BUILD/out/$name/inkernel
 logs=$BUILD/logs/$name/inkernel
@@ -73,10 +72,7 @@ give_up()
 # --- 1. The tree ---------------------------------------------------------
 step "base and worktree"
 sh "$TOP/scripts/base.sh" "$name" || give_up "no base tree"
-if [ ! -d "$wt" ]; then
-	git --git-dir="$src" worktree prune
-	git --git-dir="$src" worktree add -q --detach "$wt" base || give_up "cannot create $wt"
-fi
+ensure_worktree "$name" "$wt" || give_up "cannot create $wt"
 cd "$wt" || exit 1
 git am --abort > /dev/null 2>&1
 git reset -q --hard

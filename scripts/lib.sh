@@ -204,3 +204,36 @@ run_htmldocs()
 	shift 2
 	flock /tmp/kbuild.lock make -C "$wt" O="$o" SPHINXDIRS="$*" htmldocs
 }
+
+# Make DIR a detached worktree of the base repository of NAME (at the base),
+# unless it is one already.  ensure_worktree NAME DIR
+ensure_worktree()
+{
+	[ -d "$2" ] && return 0
+	msg "checking out the base of $1 into ${2#"$TOP"/}"
+	git --git-dir="$BUILD/src/$1.git" worktree prune
+	git --git-dir="$BUILD/src/$1.git" worktree add -q --detach "$2" base
+}
+
+# Sort the files a series touches (paths relative to the current worktree)
+# into the kernel's .c files ($cfiles) and the top-level documentation
+# directories of its .rst files ($docdirs), adding to what those hold.
+# classify_touched FILE...
+classify_touched()
+{
+	local f d
+	for f in "$@"; do
+		case $f in
+		tools/*|scripts/*|samples/*|Documentation/*.c) ;;
+		*.c)
+			[ -e "$f" ] || continue
+			case " $cfiles " in *" $f "*) ;; *) cfiles="$cfiles $f" ;; esac
+			;;
+		Documentation/*.rst)
+			d=${f#Documentation/}
+			d=${d%%/*}
+			case " $docdirs " in *" $d "*) ;; *) docdirs="$docdirs $d" ;; esac
+			;;
+		esac
+	done
+}

@@ -13,17 +13,11 @@ series=${2:-$TOP/series}
 tree=${3:-$BUILD/tree}
 
 sh "$TOP/scripts/base.sh" "$name" || exit 1
-src=$BUILD/src/$name.git
 state=$BUILD/state
 mkdir -p "$state"
 stamp=$state/$(basename "$tree").applied
 
-if [ ! -d "$tree" ]; then
-	msg "tree: checking out the base into ${tree#"$TOP"/}"
-	git --git-dir="$src" worktree prune
-	git --git-dir="$src" worktree add -q --detach "$tree" base ||
-		die "cannot create the worktree $tree"
-fi
+ensure_worktree "$name" "$tree" || die "cannot create the worktree $tree"
 cd "$tree" || exit 1
 
 dirty=$(git status --porcelain --untracked-files=normal | head -n 5)

@@ -30,13 +30,8 @@ mkdir -p "$BUILD/state" "$logs"
 
 sh "$TOP/scripts/base.sh" "$name" || exit 1
 sparse=$(sh "$TOP/scripts/sparse.sh") || die "no sparse"
-src=$BUILD/src/$name.git
 
-if [ ! -d "$wt" ]; then
-	msg "verify: checking out the base into ${wt#"$TOP"/}"
-	git --git-dir="$src" worktree prune
-	git --git-dir="$src" worktree add -q --detach "$wt" base || die "cannot create $wt"
-fi
+ensure_worktree "$name" "$wt" || die "cannot create $wt"
 cd "$wt" || exit 1
 git am --abort > /dev/null 2>&1
 git reset -q --hard

@@ -60,17 +60,8 @@ docs_check()
 
 cfiles=
 docdirs=
-for f in $files; do
-	case $f in
-	tools/*|scripts/*|samples/*|Documentation/*.c) ;;
-	*.c) [ -e "$f" ] && cfiles="$cfiles $f" ;;
-	Documentation/*.rst)
-		d=${f#Documentation/}
-		d=${d%%/*}
-		echo " $docdirs " | grep -q " $d " || docdirs="$docdirs $d"
-		;;
-	esac
-done
+# shellcheck disable=SC2086
+classify_touched $files
 
 if [ -n "$cfiles" ]; then
 	check series "coccicheck MODE=report:$cfiles" "$logs/coccicheck.log" cocci_check ||

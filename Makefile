@@ -21,7 +21,8 @@ export:
 # make verify [PATCH=N]: re-verify the series (or only patch N) from series/.
 verify:
 	@rm -f build/report/results.tsv
-	@$(SH) scripts/verify.sh linux-7.3; $(SH) scripts/report.sh "make verify$(if $(PATCH), PATCH=$(PATCH))"
+	@START_TIME=$$(date +%s); export START_TIME; \
+	$(SH) scripts/verify.sh linux-7.3; $(SH) scripts/report.sh "make verify$(if $(PATCH), PATCH=$(PATCH))"
 
 baseline:
 	@$(SH) scripts/baseline.sh linux-7.3

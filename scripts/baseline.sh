@@ -22,11 +22,8 @@ mkdir -p "$dest" "$logs"
 
 sh "$TOP/scripts/base.sh" "$name" || exit 1
 sparse=$(sh "$TOP/scripts/sparse.sh") || die "no sparse"
-ensure_worktree "$name" "$wt" || die "cannot create $wt"
+fresh_worktree "$name" "$wt" || die "cannot prepare $wt"
 cd "$wt" || exit 1
-git am --abort > /dev/null 2>&1
-git reset -q --hard
-git clean -q -fdx
 git checkout -q --detach base
 commit=$(git rev-parse HEAD)
 sh "$TOP/scripts/kconfig.sh" "$wt" "$out/kvm-modules" "$cfgdir/base.config" "$cfgdir/kvm-modules.config" ||

@@ -15,9 +15,9 @@ out=$BUILD/out/$name/kvm-modules
 
 sh "$TOP/scripts/deps.sh" || exit 1
 sh "$TOP/scripts/base.sh" "$name" || exit 1
-ensure_worktree "$name" "$wt" || die "cannot create $wt"
+fresh_worktree "$name" "$wt" || die "cannot prepare $wt"
 mkdir -p "$BUILD/state"
-(cd "$wt" && git reset -q --hard && am_series "$TOP/series" > /dev/null) ||
+(cd "$wt" && am_series "$TOP/series" > /dev/null) ||
 	die "the series does not apply"
 msg "host: building the KVM selftests of the patched tree"
 sh "$TOP/scripts/kconfig.sh" "$wt" "$out" "$TOP/kernel/config/base.config" \

@@ -72,11 +72,8 @@ give_up()
 # --- 1. The tree ---------------------------------------------------------
 step "base and worktree"
 sh "$TOP/scripts/base.sh" "$name" || give_up "no base tree"
-ensure_worktree "$name" "$wt" || give_up "cannot create $wt"
+fresh_worktree "$name" "$wt" || give_up "cannot prepare $wt"
 cd "$wt" || exit 1
-git am --abort > /dev/null 2>&1
-git reset -q --hard
-git clean -q -fdx
 
 t0=$(date +%s)
 nseries=0 ntesting=0

@@ -215,6 +215,15 @@ ensure_worktree()
 	git --git-dir="$BUILD/src/$1.git" worktree add -q --detach "$2" base
 }
 
+# The same, then drop whatever an earlier run left in it: an unfinished
+# git am, changes, untracked and ignored files.  fresh_worktree NAME DIR
+fresh_worktree()
+{
+	ensure_worktree "$1" "$2" || return 1
+	git -C "$2" am --abort > /dev/null 2>&1
+	git -C "$2" reset -q --hard && git -C "$2" clean -q -fdx
+}
+
 # Sort the files a series touches (paths relative to the current worktree)
 # into the kernel's .c files ($cfiles) and the top-level documentation
 # directories of its .rst files ($docdirs), adding to what those hold.

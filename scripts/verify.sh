@@ -31,11 +31,8 @@ mkdir -p "$BUILD/state" "$logs"
 sh "$TOP/scripts/base.sh" "$name" || exit 1
 sparse=$(sh "$TOP/scripts/sparse.sh") || die "no sparse"
 
-ensure_worktree "$name" "$wt" || die "cannot create $wt"
+fresh_worktree "$name" "$wt" || die "cannot prepare $wt"
 cd "$wt" || exit 1
-git am --abort > /dev/null 2>&1
-git reset -q --hard
-git clean -q -fdx
 
 failures=0
 fail() { failures=$((failures + 1)); }

@@ -164,21 +164,20 @@ std::string to_junit(const RunReport& r) {
     decl.append_attribute("version") = "1.0";
     decl.append_attribute("encoding") = "UTF-8";
 
+    // <testsuites> and its one <testsuite> carry the same totals.
+    const auto totals = [&](pugi::xml_node n, const char* name) {
+        n.append_attribute("name") = name;
+        n.append_attribute("tests") = s.total;
+        n.append_attribute("failures") = s.fail + s.timeout + s.crash;
+        n.append_attribute("errors") = s.error;
+        n.append_attribute("skipped") = s.skip;
+        n.append_attribute("time") = fmt::format("{:.3f}", r.seconds).c_str();
+    };
     auto suites = doc.append_child("testsuites");
-    suites.append_attribute("name") = "kvm-selftest-runner";
-    suites.append_attribute("tests") = s.total;
-    suites.append_attribute("failures") = s.fail + s.timeout + s.crash;
-    suites.append_attribute("errors") = s.error;
-    suites.append_attribute("skipped") = s.skip;
-    suites.append_attribute("time") = fmt::format("{:.3f}", r.seconds).c_str();
+    totals(suites, "kvm-selftest-runner");
 
     auto suite = suites.append_child("testsuite");
-    suite.append_attribute("name") = "kvm";
-    suite.append_attribute("tests") = s.total;
-    suite.append_attribute("failures") = s.fail + s.timeout + s.crash;
-    suite.append_attribute("errors") = s.error;
-    suite.append_attribute("skipped") = s.skip;
-    suite.append_attribute("time") = fmt::format("{:.3f}", r.seconds).c_str();
+    totals(suite, "kvm");
     if (!r.started.empty()) suite.append_attribute("timestamp") = r.started.c_str();
     if (!r.hostname.empty()) suite.append_attribute("hostname") = xml_safe(r.hostname).c_str();
     auto props = suite.append_child("properties");

@@ -52,7 +52,7 @@ nlohmann::json hypercall_ret_json(const HypercallRetInfo& h) {
     }
     j["flags"] = h.flags;
     j["supported"] = h.supported;
-    j["v1"] = h.v1;
+    j["errno_table"] = h.errno_table;
     nlohmann::json acc = nlohmann::json::array();
     for (const auto& a : h.accepted) acc.push_back({{"name", a.name}, {"value", a.value}});
     j["accepted_ret"] = acc;
@@ -138,9 +138,9 @@ HypercallRetInfo decode_hypercall_ret(const IoctlValue& v) {
     }
     info.flags = static_cast<std::uint64_t>(static_cast<std::uint32_t>(v.value));
     info.supported = info.flags != 0;
-    info.v1 = (info.flags & kvmabi::kExitHypercallRetV1) != 0;
-    info.unknown_bits = info.flags & ~kvmabi::kExitHypercallRetV1;
-    if (info.v1) {
+    info.errno_table = (info.flags & kvmabi::kHypercallRetErrno) != 0;
+    info.unknown_bits = info.flags & ~kvmabi::kHypercallRetErrno;
+    if (info.errno_table) {
         info.accepted = {{0, "0"}, {EAGAIN, "EAGAIN"}, {EINVAL, "EINVAL"}, {ENOSPC, "ENOSPC"}, {EIO, "EIO"}};
     }
     if (info.flags == 0) {
@@ -148,10 +148,10 @@ HypercallRetInfo decode_hypercall_ret(const IoctlValue& v) {
         return info;
     }
     std::vector<std::string> parts;
-    if (info.v1) {
+    if (info.errno_table) {
         std::vector<std::string> names;
         for (const auto& a : info.accepted) names.push_back(a.name);
-        parts.push_back("KVM_EXIT_HYPERCALL_RET_V1: hypercall.ret accepts " + join(names, ", "));
+        parts.push_back("KVM_HYPERCALL_RET_ERRNO: hypercall.ret accepts " + join(names, ", "));
     }
     if (info.unknown_bits) parts.push_back("unknown bits " + hex(info.unknown_bits));
     info.summary = hex(info.flags) + " = " + join(parts, "; ");
@@ -245,10 +245,10 @@ TargetInfo decode_target(const ProbeRaw& raw, int vm_type) {
         t.ours_reason = reason;
     } else if (!t.hypercall_ret.error.empty()) {
         t.ours_reason = fmt::format("{} VM fd: {}", t.target, t.hypercall_ret.error);
-    } else if (!t.hypercall_ret.v1) {
+    } else if (!t.hypercall_ret.errno_table) {
         t.ours_reason = fmt::format(
             "{} VM fd reports KVM_CAP_EXIT_HYPERCALL_RET = {}: the kernel lacks this project's series "
-            "(KVM_EXIT_HYPERCALL_RET_V1 not set)",
+            "(KVM_HYPERCALL_RET_ERRNO not set)",
             t.target, hex(t.hypercall_ret.flags));
     } else {
         t.ours_can_run = true;

@@ -81,10 +81,10 @@ TEST(ProbeDecode, ExitHypercall) {
     EXPECT_TRUE(none.hypercalls.empty());
 }
 
-TEST(ProbeDecode, HypercallRetV1AcceptedValues) {
+TEST(ProbeDecode, HypercallRetErrnoAcceptedValues) {
     auto h = decode_hypercall_ret(ok(1));
     EXPECT_TRUE(h.supported);
-    EXPECT_TRUE(h.v1);
+    EXPECT_TRUE(h.errno_table);
     ASSERT_EQ(h.accepted.size(), 5u);
     std::vector<std::string> names;
     for (const auto& a : h.accepted) names.emplace_back(a.name);
@@ -95,18 +95,18 @@ TEST(ProbeDecode, HypercallRetV1AcceptedValues) {
     EXPECT_EQ(h.accepted[3].value, ENOSPC);
     EXPECT_EQ(h.accepted[4].value, EIO);
     EXPECT_EQ(h.unknown_bits, 0u);
-    EXPECT_EQ(h.summary, "0x1 = KVM_EXIT_HYPERCALL_RET_V1: hypercall.ret accepts 0, EAGAIN, EINVAL, ENOSPC, EIO");
+    EXPECT_EQ(h.summary, "0x1 = KVM_HYPERCALL_RET_ERRNO: hypercall.ret accepts 0, EAGAIN, EINVAL, ENOSPC, EIO");
 }
 
 TEST(ProbeDecode, HypercallRetUnknownBitsAreReportedNotDropped) {
     auto h = decode_hypercall_ret(ok(0x7));
-    EXPECT_TRUE(h.v1);
+    EXPECT_TRUE(h.errno_table);
     EXPECT_EQ(h.unknown_bits, 0x6u);
     EXPECT_NE(h.summary.find("unknown bits 0x6"), std::string::npos);
 
     auto only_unknown = decode_hypercall_ret(ok(0x8));
     EXPECT_TRUE(only_unknown.supported);
-    EXPECT_FALSE(only_unknown.v1);
+    EXPECT_FALSE(only_unknown.errno_table);
     EXPECT_TRUE(only_unknown.accepted.empty());
     EXPECT_EQ(only_unknown.summary, "0x8 = unknown bits 0x8");
 }
@@ -114,7 +114,7 @@ TEST(ProbeDecode, HypercallRetUnknownBitsAreReportedNotDropped) {
 TEST(ProbeDecode, HypercallRetAbsentOrFailing) {
     auto zero = decode_hypercall_ret(ok(0));
     EXPECT_FALSE(zero.supported);
-    EXPECT_FALSE(zero.v1);
+    EXPECT_FALSE(zero.errno_table);
     auto err = decode_hypercall_ret(fail(EINVAL));
     EXPECT_FALSE(err.error.empty());
     EXPECT_NE(err.error.find("EINVAL"), std::string::npos);
@@ -200,11 +200,11 @@ TEST(ProbeDecode, TdxHostWithTheSeries) {
     auto rep = decode_probe(host(0x23, 1, 0, 1));
     EXPECT_EQ(rep.tdx.blocker, Blocker::None);
     EXPECT_TRUE(rep.tdx.ours_can_run);
-    EXPECT_TRUE(rep.tdx.hypercall_ret.v1);
-    EXPECT_TRUE(rep.hypercall_ret.v1);
+    EXPECT_TRUE(rep.tdx.hypercall_ret.errno_table);
+    EXPECT_TRUE(rep.hypercall_ret.errno_table);
     for (const auto& vm : rep.vms) {
         if (vm.type == kvmabi::kVmTdx) {
-            EXPECT_TRUE(vm.hypercall_ret.v1);
+            EXPECT_TRUE(vm.hypercall_ret.errno_table);
         } else {
             EXPECT_FALSE(vm.hypercall_ret.supported) << vm.label;
         }

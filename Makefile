@@ -4,7 +4,7 @@
 SH := sh
 export PATCH DESTDIR PREFIX
 
-.PHONY: all check tree export verify baseline send bench report host clean help
+.PHONY: all check tree export verify baseline backport send bench report host clean help
 
 all:
 	@$(SH) scripts/workbench.sh main
@@ -26,6 +26,14 @@ verify:
 
 baseline:
 	@$(SH) scripts/baseline.sh linux-7.3
+
+# make backport [STEPS="apply build each kunit"]: the Debian 6.12 backport
+# (backports/debian-6.12); default: apply, build and KUnit, as make check.
+STEPS ?= apply build kunit
+backport:
+	@rm -f build/report/results.tsv
+	@START_TIME=$$(date +%s); export START_TIME; \
+	$(SH) scripts/backport.sh $(STEPS); $(SH) scripts/report.sh "make backport"
 
 send:
 	@$(SH) scripts/send.sh

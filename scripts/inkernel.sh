@@ -4,12 +4,20 @@
 # console) and the boot test (an initramfs that checks that kvm_amd
 # initialised and runs the committed list of KVM selftests).
 #
-# usage: inkernel.sh [NAME]          (NAME: linux-7.3)
+# usage: inkernel.sh [NAME]          (NAME: linux-7.3, linux-6.12)
 # env:   INKERNEL_ON=base            the unpatched base: no series/, no testing/
+#                                    (with INKERNEL_TESTING=DIR: DIR's patches and
+#                                    fragments, e.g. testing/base-7.3)
 #        INKERNEL_TESTS=all          every selftest built, 60 s each (the census
 #                                    that testing/boot-selftests.txt comes from)
+#        INKERNEL_TESTS=none         KUnit only: no selftests built or run
 #        INKERNEL_QEMU_TIMEOUT=S     the whole guest run (default 300; 2400 for all)
 #        INKERNEL_TESTING=DIR        the testing patches and fragments (default testing/)
+#        INKERNEL_SERIES=DIR         the patches under test (default series/); with
+#                                    it, a step of its own: results go to the report,
+#                                    its section to section-inkernel-NAME.md
+#        INKERNEL_CONFIG="FRAG..."   the fragments instead of kernel/config/base.config
+#                                    and inkernel.config (testing's *.config follow)
 #
 # Steps, in build/kunit-NAME (a worktree of build/src/NAME.git):
 #   1. reset to the base, apply series/ (am_series), then testing/*.patch;
@@ -29,17 +37,26 @@ name=${1:-linux-7.3}
 on=${INKERNEL_ON:-series}
 which=${INKERNEL_TESTS:-list}
 case $on in series|base) ;; *) die "INKERNEL_ON must be series or base" ;; esac
-case $which in list|all) ;; *) die "INKERNEL_TESTS must be list or all" ;; esac
+case $which in list|all|none) ;; *) die "INKERNEL_TESTS must be list, all or none" ;; esac
 
 wt=$BUILD/kunit-$name
 out=$BUILD/out/$name/inkernel
 logs=$BUILD/logs/$name/inkernel
 testing=${INKERNEL_TESTING:-$TOP/testing}
+# Relative to where the script started (it works in the worktree).
+case $testing in /*) ;; *) testing=$(cd "$testing" 2> /dev/null && pwd) || die "no directory $INKERNEL_TESTING" ;; esac
+# The base gets no testing patches, unless INKERNEL_TESTING names a
+# directory of its own (testing/base-7.3: the cases that compile there).
+basetesting=
+[ "$on" = base ] && [ -n "${INKERNEL_TESTING:-}" ] && basetesting=$testing
+seriesdir=${INKERNEL_SERIES:-$TOP/series}
 list=$TOP/testing/boot-selftests.txt
 section=$REPORT_DIR/section-inkernel.md
+[ -n "${INKERNEL_SERIES:-}" ] && section=$REPORT_DIR/section-inkernel-$name.md
 scope="inkernel $name"
 [ "$on" = base ] && scope="inkernel $name (unpatched base)"
-if [ "$which" = all ] || [ "$on" = base ] || [ "$testing" != "$TOP/testing" ]; then
+if [ "$which" = all ] || [ "$on" = base ] ||
+   { [ "$testing" != "$TOP/testing" ] && [ -z "${INKERNEL_SERIES:-}" ]; }; then
 	# A census or a trial, not part of the workbench's run: its own results.
 	RESULTS=$logs/results.tsv
 	section=$logs/section.md
@@ -83,7 +100,8 @@ nseries=0 ntesting=0
 stamp=$BUILD/state/inkernel-$name.stamp
 # shellcheck disable=SC2046
 key=$( { echo "$on"; git rev-parse base; [ "$on" = series ] &&
-	cat $(series_patches "$TOP/series") $(ls "$testing"/*.patch 2>/dev/null | LC_ALL=C sort); } |
+	cat $(series_patches "$seriesdir") $(ls "$testing"/*.patch 2>/dev/null | LC_ALL=C sort)
+	[ -n "$basetesting" ] && cat $(ls "$basetesting"/*.patch 2>/dev/null | LC_ALL=C sort); } |
 	sha256sum | cut -d' ' -f1)
 if [ -r "$stamp" ] && [ "$(sed -n 1p "$stamp")" = "$key" ] &&
    [ "$(sed -n 2p "$stamp")" = "$(git rev-parse HEAD)" ]; then
@@ -93,16 +111,16 @@ if [ -r "$stamp" ] && [ "$(sed -n 1p "$stamp")" = "$key" ] &&
 		record "$scope" "apply: $nseries series + $ntesting testing patches" pass $(($(date +%s) - t0))
 elif [ "$on" = series ]; then
 	rm -f "$stamp"
-	step "applying series/ and testing/"
-	if ! am_series "$TOP/series" > "$BUILD/state/inkernel-applied" 2> "$logs/apply.log"; then
-		applied=$(wc -l < "$BUILD/state/inkernel-applied")
-		bad=$(series_patches "$TOP/series" | sed -n "$((applied + 1))p")
+	step "applying ${seriesdir#"$TOP"/}/ and ${testing#"$TOP"/}/"
+	if ! am_series "$seriesdir" > "$BUILD/state/inkernel-$name-applied" 2> "$logs/apply.log"; then
+		applied=$(wc -l < "$BUILD/state/inkernel-$name-applied")
+		bad=$(series_patches "$seriesdir" | sed -n "$((applied + 1))p")
 		record "$scope" "series: $(basename "$bad") applies" FAIL $(($(date +%s) - t0)) "$logs/apply.log"
 		sed 's/^/    /' "$logs/apply.log"
 		fail
 		give_up "series patch $(basename "$bad") does not apply"
 	fi
-	nseries=$(wc -l < "$BUILD/state/inkernel-applied")
+	nseries=$(wc -l < "$BUILD/state/inkernel-$name-applied")
 	for p in $(ls "$testing"/*.patch 2>/dev/null | LC_ALL=C sort); do
 		if ! pgit am -q --committer-date-is-author-date "$p" > "$logs/apply.log" 2>&1; then
 			git am --abort > /dev/null 2>&1
@@ -118,25 +136,38 @@ elif [ "$on" = series ]; then
 else
 	rm -f "$stamp"
 	git checkout -q --detach base
+	for p in $( [ -n "$basetesting" ] && ls "$basetesting"/*.patch 2>/dev/null | LC_ALL=C sort); do
+		if ! pgit am -q --committer-date-is-author-date "$p" > "$logs/apply.log" 2>&1; then
+			git am --abort > /dev/null 2>&1
+			echo "  FAIL: $p does not apply on the base:"
+			grep -v '^hint:' "$logs/apply.log" | head -n 8 | sed 's/^/    /'
+			fail
+			give_up "testing patch $(basename "$p") does not apply on the base"
+		fi
+		ntesting=$((ntesting + 1))
+	done
 fi
 head=$(git rev-parse HEAD)
 printf '%s\n%s\n%s\n%s\n' "$key" "$head" "$nseries" "$ntesting" > "$stamp"
 msg "inkernel: tree at $(git log -1 --format='%h %s' | cut -c1-70)"
 
 # --- 2. The kernel -------------------------------------------------------
-frags="$TOP/kernel/config/base.config $TOP/kernel/config/inkernel.config"
-[ "$on" = series ] && frags="$frags $(ls "$testing"/*.config 2>/dev/null | LC_ALL=C sort | tr '\n' ' ')"
+frags=${INKERNEL_CONFIG:-"$TOP/kernel/config/base.config $TOP/kernel/config/inkernel.config"}
+{ [ "$on" = series ] || [ -n "$basetesting" ]; } &&
+	frags="$frags $(ls "$testing"/*.config 2>/dev/null | LC_ALL=C sort | tr '\n' ' ')"
 step "configuring (tinyconfig +$(for f in $frags; do printf ' %s' "$(basename "$f")"; done))"
 # shellcheck disable=SC2086
 check "$scope" "configure: tinyconfig + fragments, every option stuck" "$logs/kconfig.log" \
 	sh "$TOP/scripts/kconfig.sh" "$wt" "$out" $frags || { fail; give_up "the configuration failed"; }
 
 step "building bzImage (waits for the machine-wide build lock)"
-check "$scope" "build: bzImage (KVM, TDX, SEV, KUnit built in)" "$logs/build.log" \
+what="KVM, TDX, SEV, KUnit built in"
+grep -q '^CONFIG_KVM_INTEL_TDX=y' "$out/.config" || what="KVM, SEV, KUnit built in"
+check "$scope" "build: bzImage ($what)" "$logs/build.log" \
 	kmake "$wt" "$out" bzImage || { fail; give_up "the kernel did not build"; }
 kernel=$out/arch/x86/boot/bzImage
 
-step "building the KVM selftests of this tree"
+[ "$which" != none ] && step "building the KVM selftests of this tree"
 selftests_build()
 {
 	kmake "$wt" "$out" headers || return 1
@@ -148,8 +179,10 @@ selftests_build()
 		kmake "$wt" "$out" kselftest-all TARGETS=kvm
 	)
 }
-check "$scope" "build: KVM selftests" "$logs/selftests-build.log" selftests_build ||
-	{ fail; give_up "the selftests did not build"; }
+if [ "$which" != none ]; then
+	check "$scope" "build: KVM selftests" "$logs/selftests-build.log" selftests_build ||
+		{ fail; give_up "the selftests did not build"; }
+fi
 stdir=$out/kselftest/kvm
 
 # --- 3. The initramfs ----------------------------------------------------
@@ -164,6 +197,9 @@ if [ "$which" = all ]; then
 			head -c 4 "$f" | grep -q 'ELF' && echo "$f"
 		done) | LC_ALL=C sort | awk '{ print $1, 60 }' > "$tests_file"
 	qemu_timeout=${INKERNEL_QEMU_TIMEOUT:-2400}
+elif [ "$which" = none ]; then
+	: > "$tests_file"
+	qemu_timeout=${INKERNEL_QEMU_TIMEOUT:-300}
 else
 	[ -r "$list" ] || give_up "no $list"
 	awk '!/^#/ && NF >= 4 { print $1, $4 }' "$list" > "$tests_file"
@@ -330,6 +366,8 @@ tests_with_base()
 {
 	if [ "$which" = all ]; then
 		awk '{ print $1, "upstream", "-", $2, "-" }' "$tests_file"
+	elif [ "$which" = none ]; then
+		:
 	else
 		grep -v '^#' "$list" | awk 'NF >= 4'
 	fi
@@ -390,15 +428,19 @@ total=$(( $(date +%s) - t_start ))
 	if [ "$on" = series ]; then
 		echo "- tree: base $(git rev-parse --short=12 base) + $nseries series patches + $ntesting testing patches = $(git rev-parse --short=12 "$head")"
 	else
-		echo "- tree: the unpatched base $(git rev-parse --short=12 base)"
+		echo "- tree: the unpatched base $(git rev-parse --short=12 base)${basetesting:+ + $ntesting testing patches from ${basetesting#"$TOP"/}/}"
 	fi
 	echo "- kernel: tinyconfig +$(for f in $frags; do printf ' %s' "${f#"$TOP"/}"; done); bzImage $(du -k "$kernel" 2>/dev/null | cut -f1) KiB"
 	echo "- guest: qemu-system-x86_64 -machine q35,accel=tcg -cpu EPYC,+svm,+npt -smp 2 -m 2G; run $boot_secs s; console \`${console#"$TOP"/}\`"
 	echo "- kvm_amd: \`${kvmline#@@inkernel kvm }\`"
 	echo "- taint after the selftests: ${tainted:-unknown} (bit 18, TAINT_TEST, is set by any KUnit suite and ignored)"
 	echo "- KUnit: $kunit_summary"
-	echo "- selftests: $np passed, $ns skipped, $nf failed ($nb not built); list \`testing/boot-selftests.txt\`"
-	echo "- time of this step: $total s"
+	if [ "$which" = none ]; then
+		echo "- selftests: none (KUnit only)"
+	else
+		echo "- selftests: $np passed, $ns skipped, $nf failed ($nb not built); list \`testing/boot-selftests.txt\`"
+	fi
+	echo "- time of this step: $total s, finished $(date -u '+%Y-%m-%d %H:%M UTC')"
 	if [ -s "$logs/kunit-cases.tsv" ]; then
 		echo
 		echo "### KUnit cases"
@@ -407,16 +449,18 @@ total=$(( $(date +%s) - t_start ))
 		echo "|---|---|---|"
 		awk -F'\t' '{ printf "| %s | %s | %s |\n", $2, $1, $3 }' "$logs/kunit-cases.tsv"
 	fi
-	echo
-	echo "### KVM selftests in the guest"
-	echo
-	echo "| test | on base | result | exit | seconds | note |"
-	echo "|---|---|---|---|---|---|"
-	awk -F'\t' '{ gsub(/\|/, "/", $6); printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$rows"
-	if grep -q 'also on base' "$rows"; then
+	if [ "$which" != none ]; then
 		echo
-		echo "Failures that also happen on the unpatched base (reasons from \`testing/boot-selftests.txt\`):"
-		awk -F'\t' '$6 ~ /also on base/ { printf "- %s: %s\n", $1, $6 }' "$rows"
+		echo "### KVM selftests in the guest"
+		echo
+		echo "| test | on base | result | exit | seconds | note |"
+		echo "|---|---|---|---|---|---|"
+		awk -F'\t' '{ gsub(/\|/, "/", $6); printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$rows"
+		if grep -q 'also on base' "$rows"; then
+			echo
+			echo "Failures that also happen on the unpatched base (reasons from \`testing/boot-selftests.txt\`):"
+			awk -F'\t' '$6 ~ /also on base/ { printf "- %s: %s\n", $1, $6 }' "$rows"
+		fi
 	fi
 	echo
 	echo "Cannot run here: TDX and SEV-SNP guests (no such hardware; QEMU TCG offers"

@@ -22,6 +22,7 @@ crash, no KTAP, an empty plan, a good run) through the same check and
 exits 0 only when each one gets the verdict it must get.
 """
 
+import inspect
 import io
 import os
 import sys
@@ -47,8 +48,13 @@ def kunit_part(lines):
 
 def check(kp, kprint, lines, cases_out, log):
     """Return (status, summary); write per-case lines to cases_out."""
-    printer = kprint.Printer(print=True, output=log)
-    top = kp.parse_run_tests(kunit_part(lines), printer)
+    if len(inspect.signature(kp.parse_run_tests).parameters) >= 2:
+        printer = kprint.Printer(print=True, output=log)
+        top = kp.parse_run_tests(kunit_part(lines), printer)
+    else:
+        # Older parsers (Linux 6.12) print through the module's stdout.
+        kp.stdout = kprint.Printer(log)
+        top = kp.parse_run_tests(kunit_part(lines))
     if top.status == kp.TestStatus.FAILURE_TO_PARSE_TESTS:
         return 1, 'no KTAP output on the console: KUnit did not run (or the kernel died first)'
     if top.expected_count == 0 and not top.subtests:
@@ -59,7 +65,9 @@ def check(kp, kprint, lines, cases_out, log):
 
     def walk(test, path):
         name = '.'.join(path)
-        if test.expected_count is None and test.subtests:
+        # KUnit prints no plan for the parameters of a parameterized case
+        # (Linux 6.12); the suite's plan still counts the case itself.
+        if test.expected_count is None and test.subtests and len(path) < 2:
             problems.append(f'{name or "top"}: no KTAP plan')
         if test.expected_count and len(test.subtests) < test.expected_count:
             problems.append(f'{name or "top"}: {len(test.subtests)} of '
@@ -69,7 +77,7 @@ def check(kp, kprint, lines, cases_out, log):
             if st == kp.TestStatus.SUCCESS:
                 tag, note = 'pass', ''
             elif st == kp.TestStatus.SKIPPED:
-                tag, note = 'skip', test.skip_reason or ''
+                tag, note = 'skip', getattr(test, 'skip_reason', '') or ''
             else:
                 why = [l.strip() for l in test.log
                        if 'FAILED at' in l or 'ASSERTION' in l or 'EXPECTATION' in l]

@@ -24,6 +24,8 @@ if [ "$mode" = check ]; then
 	check tooling "runner: build and ctest" "$BUILD/logs/runner-check.log" \
 		sh "$TOP/scripts/runner-check.sh"
 	sh "$TOP/scripts/inkernel.sh" linux-7.3
+	msg "backport: Debian 6.12 (apply, build, KUnit)"
+	sh "$TOP/scripts/backport.sh" apply build kunit
 	check tooling "workbench: export round trip is byte-identical" "$BUILD/logs/roundtrip.log" \
 		sh "$TOP/scripts/roundtrip.sh"
 fi

@@ -94,6 +94,24 @@ cd "$wt" || exit 1
 
 t0=$(date +%s)
 nseries=0 ntesting=0
+
+# apply_testing DIR: git am DIR's patches in order, counting them in
+# ntesting; the first that does not apply ends the run.
+apply_testing()
+{
+	local p
+	for p in $(ls "$1"/*.patch 2>/dev/null | LC_ALL=C sort); do
+		if ! pgit am -q --committer-date-is-author-date "$p" > "$logs/apply.log" 2>&1; then
+			git am --abort > /dev/null 2>&1
+			record "$scope" "testing: ${p#"$TOP"/} applies" FAIL $(($(date +%s) - t0)) "$logs/apply.log"
+			echo "  FAIL: ${p#"$TOP"/} does not apply:"
+			grep -v '^hint:' "$logs/apply.log" | head -n 8 | sed 's/^/    /'
+			fail
+			give_up "testing patch $(basename "$p") does not apply"
+		fi
+		ntesting=$((ntesting + 1))
+	done
+}
 # The same base and patches give the same commits (fixed identity and
 # dates): when the tree is already their result, applying them again would
 # only touch the patched files and rebuild what depends on them.
@@ -121,31 +139,12 @@ elif [ "$on" = series ]; then
 		give_up "series patch $(basename "$bad") does not apply"
 	fi
 	nseries=$(wc -l < "$BUILD/state/inkernel-$name-applied")
-	for p in $(ls "$testing"/*.patch 2>/dev/null | LC_ALL=C sort); do
-		if ! pgit am -q --committer-date-is-author-date "$p" > "$logs/apply.log" 2>&1; then
-			git am --abort > /dev/null 2>&1
-			record "$scope" "testing: $(basename "$p") applies" FAIL $(($(date +%s) - t0)) "$logs/apply.log"
-			echo "  FAIL: testing/$(basename "$p") does not apply:"
-			grep -v '^hint:' "$logs/apply.log" | head -n 8 | sed 's/^/    /'
-			fail
-			give_up "testing patch $(basename "$p") does not apply"
-		fi
-		ntesting=$((ntesting + 1))
-	done
+	apply_testing "$testing"
 	record "$scope" "apply: $nseries series + $ntesting testing patches" pass $(($(date +%s) - t0))
 else
 	rm -f "$stamp"
 	git checkout -q --detach base
-	for p in $( [ -n "$basetesting" ] && ls "$basetesting"/*.patch 2>/dev/null | LC_ALL=C sort); do
-		if ! pgit am -q --committer-date-is-author-date "$p" > "$logs/apply.log" 2>&1; then
-			git am --abort > /dev/null 2>&1
-			echo "  FAIL: $p does not apply on the base:"
-			grep -v '^hint:' "$logs/apply.log" | head -n 8 | sed 's/^/    /'
-			fail
-			give_up "testing patch $(basename "$p") does not apply on the base"
-		fi
-		ntesting=$((ntesting + 1))
-	done
+	[ -n "$basetesting" ] && apply_testing "$basetesting"
 fi
 head=$(git rev-parse HEAD)
 printf '%s\n%s\n%s\n%s\n' "$key" "$head" "$nseries" "$ntesting" > "$stamp"

@@ -246,3 +246,21 @@ classify_touched()
 		esac
 	done
 }
+
+# checkpatch_patch TREE PATCH RAW: checkpatch.pl --strict of TREE on PATCH,
+# its output in RAW and on stdout; fails on any error, and on a warning or
+# check whose type is not in kernel/checkpatch-allow.txt.
+checkpatch_patch()
+{
+	local t types bad=0
+	[ -r "$2" ] || { echo "FAIL: no patch $2"; return 1; }
+	perl "$1/scripts/checkpatch.pl" --strict --show-types --no-color "$2" > "$3" 2>&1
+	cat "$3"
+	grep -q '^ERROR:' "$3" && { echo "FAIL: checkpatch errors"; bad=1; }
+	types=$(sed -n 's/^\(WARNING\|CHECK\):\([A-Z_]*\):.*/\2/p' "$3" | sort -u)
+	for t in $types; do
+		grep -q "^${t}[[:space:]]" "$TOP/kernel/checkpatch-allow.txt" 2> /dev/null ||
+			{ echo "FAIL: $t is not in kernel/checkpatch-allow.txt"; bad=1; }
+	done
+	return $bad
+}

@@ -141,13 +141,32 @@ series_patches()
 # starting from the base.  Prints one line "COMMIT PATCHFILE" per patch.
 # On a patch that does not apply: aborts git am, prints its reason to
 # stderr and returns 1 (the commits applied so far stay printed).
+#
+# git am with a fixed committer and --committer-date-is-author-date makes
+# the same commit from the same parent and patch file, so the results are
+# remembered in the repository shared by all worktrees of a base (parent,
+# sha256 of the patch file, commit): patches that did not change since the
+# last run are not applied again, only the ones from the first change on.
 am_series()
 {
-	local p reason log
+	local p reason log memo sum cur hit pending
 	# One log per worktree, so that two steps applying at once do not mix.
 	log=$(git rev-parse --absolute-git-dir)/workbench-am.log
-	git checkout -q --detach base || return 1
+	memo=$(git rev-parse --path-format=absolute --git-common-dir)/workbench-am.memo
+	cur=$(git rev-parse --verify -q 'base^{commit}') || return 1
+	pending=1	# the worktree is not yet at $cur
 	for p in $(series_patches "$1"); do
+		sum=$(sha256sum < "$p" | cut -c1-64)
+		if [ -n "$pending" ]; then
+			hit=$(grep "^$cur $sum " "$memo" 2>/dev/null | tail -n 1 | cut -d' ' -f3)
+			if [ -n "$hit" ] && git cat-file -e "$hit^{commit}" 2>/dev/null; then
+				cur=$hit
+				echo "$cur $p"
+				continue
+			fi
+			git checkout -q --detach "$cur" || return 1
+			pending=
+		fi
 		if ! pgit am -q --committer-date-is-author-date "$p" > "$log" 2>&1; then
 			reason=$(grep -v -e '^hint:' -e '^When you have' -e '^If you prefer' \
 				-e '^To restore' "$log" | head -n 8)
@@ -155,8 +174,12 @@ am_series()
 			printf '%s does not apply:\n%s\n' "$(basename "$p")" "$reason" >&2
 			return 1
 		fi
-		echo "$(git rev-parse HEAD) $p"
+		hit=$(git rev-parse HEAD)
+		echo "$cur $sum $hit" >> "$memo"
+		cur=$hit
+		echo "$cur $p"
 	done
+	[ -z "$pending" ] || git checkout -q --detach "$cur"
 }
 
 # Normalise checker output for comparison with the base: drop line and

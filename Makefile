@@ -22,7 +22,8 @@ export:
 verify:
 	@rm -f build/report/results.tsv
 	@START_TIME=$$(date +%s); export START_TIME; \
-	$(SH) scripts/verify.sh linux-7.3; $(SH) scripts/report.sh "make verify$(if $(PATCH), PATCH=$(PATCH))"
+	$(SH) scripts/step.sh linux-7.3 verify.sh $(SH) scripts/verify.sh linux-7.3; \
+	$(SH) scripts/report.sh "make verify$(if $(PATCH), PATCH=$(PATCH))"
 
 baseline:
 	@$(SH) scripts/baseline.sh linux-7.3
@@ -33,7 +34,8 @@ STEPS ?= apply build kunit
 backport:
 	@rm -f build/report/results.tsv
 	@START_TIME=$$(date +%s); export START_TIME; \
-	$(SH) scripts/backport.sh $(STEPS); $(SH) scripts/report.sh "make backport"
+	$(SH) scripts/step.sh "backport debian-6.12" backport.sh $(SH) scripts/backport.sh $(STEPS); \
+	$(SH) scripts/report.sh "make backport"
 
 send:
 	@$(SH) scripts/send.sh

@@ -41,6 +41,7 @@ system_uri()	# system_uri debian|debian-security
 main_uri=$(system_uri debian)
 sec_uri=$(system_uri debian-security)
 [ -n "$main_uri" ] || die "no Debian archive found in /etc/apt sources"
+main_uri=${main_uri%/}
 [ -n "$sec_uri" ] || sec_uri=${main_uri%/debian}/debian-security
 key=/usr/share/keyrings/debian-archive-keyring.gpg
 {
@@ -61,13 +62,27 @@ aptopts="-o Dir::Etc::sourcelist=$APT/etc/sources.list
 -o Dir::State::status=/dev/null -o APT::Sandbox::User=root
 -o Debug::NoLocking=1 -q"
 
-# Update the private lists at most once an hour.
-if [ -z "$(find "$APT/updated" -mmin -60 2>/dev/null)" ]; then
+# Update the private lists at most once an hour, and only when something
+# must be downloaded: a pinned file already here needs no archive.
+update_lists()
+{
+	[ -z "$(find "$APT/updated" -mmin -60 2>/dev/null)" ] || return 0
+	msg "apt: updating the private package lists (build/apt)"
 	# shellcheck disable=SC2086
 	apt-get $aptopts update > "$APT/update.log" 2>&1 ||
 		{ cat "$APT/update.log" >&2; die "apt-get update (private lists) failed"; }
 	touch "$APT/updated"
-fi
+}
+
+offered()	# offered VERSION: the archive offers this version of the package
+{
+	# shellcheck disable=SC2086
+	if [ $kind = source ]; then
+		apt-cache $aptopts showsrc "$P_PACKAGE" 2>/dev/null
+	else
+		apt-cache $aptopts show "$P_PACKAGE" 2>/dev/null
+	fi | sed -n 's/^Version: //p' | grep -q -x -F "$1"
+}
 
 fallback=no
 version=$P_VERSION
@@ -100,7 +115,13 @@ fetch()		# fetch VERSION
 file=$(file_of "$version")
 if [ ! -r "$file" ] || ! echo "$P_SHA256  $file" | sha256sum -c --status; then
 	rm -f "$file"
+	update_lists
+	msg "apt: downloading $P_PACKAGE $version"
 	if ! fetch "$version"; then
+		# A failed download of a version the archive still offers is a
+		# network or archive problem, not a reason to fall back.
+		offered "$version" &&
+			{ cat apt-$kind.log >&2; die "cannot download the pinned $P_PACKAGE $version (the archive offers it)"; }
 		fallback=yes
 		if [ $kind = source ]; then
 			# shellcheck disable=SC2086

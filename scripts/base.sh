@@ -15,12 +15,25 @@ pin=$TOP/kernel/$name.pin
 load_pin "$pin" P_
 : "${BASE_CACHE:=/var/cache/kvm-mapgpa/bases}"
 
-sh "$TOP/scripts/aptfetch.sh" "$pin" "$BUILD/dl/$name" || exit 1
-load_pin "$BUILD/dl/$name/fetched.info" F_
-
-# DEP-14 style tag for the package version in the cache repository.
-tag=debian/$(echo "$F_VERSION" | sed 's/:/%/; s/~/_/g')
 cache=$BASE_CACHE/$name.git
+tag_of()	# tag_of VERSION: DEP-14 style tag of a package version
+{
+	echo "debian/$(echo "$1" | sed 's/:/%/; s/~/_/g')"
+}
+
+# The cache already holding the pinned commit is the pinned package (its
+# commit message carries the .deb's sha256): nothing to download.
+cached=$(git --git-dir="$cache" rev-parse -q --verify "refs/tags/$(tag_of "$P_VERSION")^{commit}" 2>/dev/null)
+mkdir -p "$BUILD/dl/$name"
+if [ -n "$P_BASE_COMMIT" ] && [ "$cached" = "$P_BASE_COMMIT" ]; then
+	printf 'VERSION=%s\nFILE=%s\nSHA256=%s\nFALLBACK=no\n' "$P_VERSION" \
+		"(not downloaded: the pinned base is in $BASE_CACHE)" "$P_SHA256" \
+		> "$BUILD/dl/$name/fetched.info"
+else
+	sh "$TOP/scripts/aptfetch.sh" "$pin" "$BUILD/dl/$name" || exit 1
+fi
+load_pin "$BUILD/dl/$name/fetched.info" F_
+tag=$(tag_of "$F_VERSION")
 src=$BUILD/src/$name.git
 
 if ! git --git-dir="$cache" rev-parse -q --verify "refs/tags/$tag^{commit}" > /dev/null 2>&1; then
@@ -46,6 +59,8 @@ if ! git --git-dir="$cache" rev-parse -q --verify "refs/tags/$tag^{commit}" > /d
 		}' "$tree/.gitignore"
 		neutralised=yes
 	fi
+	! grep -q -x -e '/\*' -e '!/debian/' "$tree/.gitignore" ||
+		die "$tree/.gitignore still ignores the whole top level (\"/*\"): Debian's block changed; update base.sh"
 
 	# The commit date is the package's upload date (its changelog), so
 	# the same package gives the same commit id everywhere.

@@ -15,17 +15,20 @@ cd "$tree" || exit 1
 dirty=$(git status --porcelain --untracked-files=normal | head -n 5)
 [ -z "$dirty" ] || die "${tree#"$TOP"/} has uncommitted changes; commit them first:
 $dirty"
-[ "$(git rev-parse --abbrev-ref HEAD)" = series ] ||
-	die "${tree#"$TOP"/} is not on branch series"
-git config branch.series.description > /dev/null ||
-	git config branch.series.description "$(printf '*** SUBJECT HERE ***\n\n*** BLURB HERE ***')"
+branch=$(tree_branch "$tree")
+[ "$(git rev-parse --abbrev-ref HEAD)" = "$branch" ] ||
+	die "${tree#"$TOP"/} is not on branch $branch"
+git config "branch.$branch.description" > /dev/null ||
+	git config "branch.$branch.description" "$(printf '*** SUBJECT HERE ***\n\n*** BLURB HERE ***')"
 
 tmp=$BUILD/state/export.tmp
 rm -rf "$tmp"
 mkdir -p "$tmp" "$BUILD/state/empty-home"
-# The cover letter carries the date of the newest commit, not the time of
-# the export, so that exporting twice gives the same bytes.
-GIT_COMMITTER_DATE=$(git log -1 --format=%cD) \
+# The cover letter carries the author date of the last commit, not the
+# time of the export, so that exporting twice gives the same bytes.  Not
+# its committer date: a rebase changes that, git am in "make tree" sets it
+# back to the author date, and the round trip would differ.
+GIT_COMMITTER_DATE=$(git log -1 --format=%aD) \
 HOME=$BUILD/state/empty-home XDG_CONFIG_HOME=$BUILD/state/empty-home GIT_CONFIG_NOSYSTEM=1 \
 	pgit -c core.abbrev=12 format-patch -q --cover-letter --cover-from-description=subject \
 	--no-signature --zero-commit --base=base -o "$tmp" base..HEAD ||

@@ -99,6 +99,32 @@ check()
 	return $rc
 }
 
+# Run a step that records its own checks (verify.sh, inkernel.sh, ...).  A
+# step that fails without recording a failure stopped early (a die before
+# its checks, say): record that, so the report and the exit status cannot
+# pass.  step SCOPE NAME COMMAND...
+step()
+{
+	local scope name before t0 rc
+	scope=$1 name=$2
+	shift 2
+	before=$(fail_rows)
+	t0=$(date +%s)
+	"$@"
+	rc=$?
+	if [ $rc -ne 0 ] && [ "$(fail_rows)" -eq "$before" ]; then
+		record "$scope" "$name stopped early (exit $rc), see its output" FAIL \
+			$(($(date +%s) - t0)) ""
+		printf '  FAIL: %s: %s stopped early (exit %s)\n' "$scope" "$name" "$rc"
+	fi
+	return $rc
+}
+
+fail_rows()
+{
+	awk -F'\t' '$3 == "FAIL"' "$RESULTS" 2>/dev/null | wc -l
+}
+
 # The compiler command for kernel builds.
 kcc()
 {
@@ -147,19 +173,26 @@ series_patches()
 # remembered in the repository shared by all worktrees of a base (parent,
 # sha256 of the patch file, commit): patches that did not change since the
 # last run are not applied again, only the ones from the first change on.
+# git am runs without user or system configuration, and the memo is kept
+# per git version.  AM_MEMO=0 applies every patch (the round trip does).
 am_series()
 {
-	local p reason log memo sum cur hit pending
+	local p reason log memo sum cur hit pending empty
 	# One log per worktree, so that two steps applying at once do not mix.
 	log=$(git rev-parse --absolute-git-dir)/workbench-am.log
-	memo=$(git rev-parse --path-format=absolute --git-common-dir)/workbench-am.memo
+	memo=$(git rev-parse --path-format=absolute --git-common-dir)/workbench-am-$(git --version |
+		tr -c 'a-z0-9.\n' _).memo
+	[ "${AM_MEMO:-1}" = 0 ] && memo=/dev/null
+	empty=$BUILD/state/empty-home
+	mkdir -p "$empty"
 	cur=$(git rev-parse --verify -q 'base^{commit}') || return 1
 	pending=1	# the worktree is not yet at $cur
 	for p in $(series_patches "$1"); do
 		sum=$(sha256sum < "$p" | cut -c1-64)
 		if [ -n "$pending" ]; then
-			hit=$(grep "^$cur $sum " "$memo" 2>/dev/null | tail -n 1 | cut -d' ' -f3)
-			if [ -n "$hit" ] && git cat-file -e "$hit^{commit}" 2>/dev/null; then
+			hit=$(grep "^$cur $sum [0-9a-f]\{40\}\$" "$memo" 2>/dev/null | tail -n 1 | cut -d' ' -f3)
+			if [ -n "$hit" ] && git cat-file -e "$hit^{commit}" 2>/dev/null &&
+			   [ "$(git rev-parse -q --verify "$hit^")" = "$cur" ]; then
 				cur=$hit
 				echo "$cur $p"
 				continue
@@ -167,7 +200,8 @@ am_series()
 			git checkout -q --detach "$cur" || return 1
 			pending=
 		fi
-		if ! pgit am -q --committer-date-is-author-date "$p" > "$log" 2>&1; then
+		if ! HOME=$empty XDG_CONFIG_HOME=$empty GIT_CONFIG_NOSYSTEM=1 \
+		     pgit am -q --committer-date-is-author-date "$p" > "$log" 2>&1; then
 			reason=$(grep -v -e '^hint:' -e '^When you have' -e '^If you prefer' \
 				-e '^To restore' "$log" | head -n 8)
 			git am --abort > /dev/null 2>&1
@@ -175,7 +209,7 @@ am_series()
 			return 1
 		fi
 		hit=$(git rev-parse HEAD)
-		echo "$cur $sum $hit" >> "$memo"
+		[ "$memo" = /dev/null ] || echo "$cur $sum $hit" >> "$memo"
 		cur=$hit
 		echo "$cur $p"
 	done
@@ -238,6 +272,14 @@ ensure_worktree()
 	git --git-dir="$BUILD/src/$1.git" worktree add -q --detach "$2" base
 }
 
+# The branch of an editable tree: "series" for build/tree, the directory's
+# name for another (the round trip's), as two worktrees of one repository
+# must not share a branch.  tree_branch TREEDIR
+tree_branch()
+{
+	if [ "$1" = "$BUILD/tree" ]; then echo series; else basename "$1"; fi
+}
+
 # The same, then drop whatever an earlier run left in it: an unfinished
 # git am, changes, untracked and ignored files.  fresh_worktree NAME DIR
 fresh_worktree()
@@ -280,7 +322,12 @@ checkpatch_patch()
 	perl "$1/scripts/checkpatch.pl" --strict --show-types --no-color "$2" > "$3" 2>&1
 	cat "$3"
 	grep -q '^ERROR:' "$3" && { echo "FAIL: checkpatch errors"; bad=1; }
-	types=$(sed -n 's/^\(WARNING\|CHECK\):\([A-Z_]*\):.*/\2/p' "$3" | sort -u)
+	# A checkpatch that died half-way prints no errors, and no total.
+	grep -q '^total: 0 errors, ' "$3" ||
+		{ echo "FAIL: checkpatch did not finish with \"total: 0 errors\""; bad=1; }
+	types=$(sed -n -E 's/^(WARNING|CHECK):([A-Z0-9_]+):.*/\2/p' "$3" | sort -u)
+	grep -E '^(WARNING|CHECK):' "$3" | grep -v -q -E '^(WARNING|CHECK):[A-Z0-9_]+:' &&
+		{ echo "FAIL: a checkpatch warning without its type"; bad=1; }
 	for t in $types; do
 		grep -q "^${t}[[:space:]]" "$TOP/kernel/checkpatch-allow.txt" 2> /dev/null ||
 			{ echo "FAIL: $t is not in kernel/checkpatch-allow.txt"; bad=1; }

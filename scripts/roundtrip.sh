@@ -5,9 +5,14 @@
 . "$(dirname "$0")/lib.sh"
 
 wt=$BUILD/roundtrip
+# Really run git am each time, not the memo of earlier runs (am_series).
+AM_MEMO=0
+export AM_MEMO
 tmp=$BUILD/state/roundtrip
 rm -rf "$tmp"
 mkdir -p "$tmp"
+# The worktree is this test's own: whatever an interrupted run left goes.
+[ ! -d "$wt" ] || fresh_worktree linux-7.3 "$wt" || die "cannot reset ${wt#"$TOP"/}"
 FORCE=1 sh "$TOP/scripts/tree.sh" linux-7.3 "$TOP/series" "$wt" || exit 1
 sh "$TOP/scripts/export.sh" "$wt" "$tmp/1" || exit 1
 FORCE=1 sh "$TOP/scripts/tree.sh" linux-7.3 "$tmp/1" "$wt" || exit 1

@@ -13,8 +13,6 @@ patches=$(ls "$series"/[0-9][0-9][0-9][0-9]-*.patch 2>/dev/null)
 [ -d "$wt" ] || die "no verified tree at ${wt#"$TOP"/}: run \"make\" first"
 mkdir -p "$out"
 
-cat $patches > "$out/series.mbox"
-
 # get_maintainer.pl on every patch: maintainers and reviewers as To, the
 # lists (and everyone else) as Cc.
 gm()
@@ -28,29 +26,54 @@ to=$(gm --no-l --no-r | sort -u)
 cc=$( { gm --no-m | sort -u; grep -v '^#' "$TOP/kernel/cc-extra.txt"; } | grep . | sort -u |
 	grep -v -x -F "$to")
 
-args=
-while IFS= read -r a; do [ -n "$a" ] && args="$args --to='$a'"; done <<TO
-$to
-TO
-while IFS= read -r a; do [ -n "$a" ] && args="$args --cc='$a'"; done <<CC
-$cc
-CC
 echo "$to" > "$out/to.txt"
 echo "$cc" > "$out/cc.txt"
 
 me_name=$(git -C "$TOP" config user.name 2>/dev/null)
 me_mail=$(git -C "$TOP" config user.email 2>/dev/null)
+me="$me_name <$me_mail>"
+
+# What goes out: the series, with the cover letter (which export writes
+# under the project's identity) from the sender.
+rm -rf "$out/outgoing"
+mkdir -p "$out/outgoing"
+cp $patches "$out/outgoing/"
+sed -i "1,/^\$/s/^From: .*/From: $(printf '%s' "$me" | sed 's/[\/&]/\\&/g')/" \
+	"$out/outgoing/0000-cover-letter.patch" 2>/dev/null
+cat "$out"/outgoing/*.patch > "$out/series.mbox"
+
+# The arguments of git send-email, as words (no eval: names may hold
+# quotes), and as a command to print, each word single-quoted.
+set --
+while IFS= read -r a; do [ -n "$a" ] && set -- "$@" "--to=$a"; done < "$out/to.txt"
+while IFS= read -r a; do [ -n "$a" ] && set -- "$@" "--cc=$a"; done < "$out/cc.txt"
+shown=
+for a in "$@"; do
+	shown="$shown '$(printf '%s' "$a" | sed "s/'/'\\\\''/g")'"
+done
 
 echo "mbox:  ${out#"$TOP"/}/series.mbox ($(echo "$patches" | wc -l) messages)"
-echo "To:    $(echo "$to" | paste -sd, | sed 's/,/, /g')"
-echo "Cc:    $(echo "$cc" | paste -sd, | sed 's/,/, /g')"
+echo "To:    $(paste -sd, "$out/to.txt" | sed 's/,/, /g')"
+echo "Cc:    $(paste -sd, "$out/cc.txt" | sed 's/,/, /g')"
 echo
 echo "Command:"
-echo "  git send-email --confirm=always --suppress-cc=self$args ${series#"$TOP"/}/*.patch"
+echo "  git send-email --confirm=always --suppress-cc=self$shown ${out#"$TOP"/}/outgoing/*.patch"
 echo
 
-if [ "$me_mail" = "$PROJECT_EMAIL" ] || [ -z "$me_mail" ] ||
-   ! grep -q "^Signed-off-by: .*<$me_mail>" $patches; then
+# The sender must have taken the series over: every patch authored by
+# them (not the project) and their Signed-off-by last.
+taken=yes
+[ -n "$me_name" ] && [ -n "$me_mail" ] && [ "$me_mail" != "$PROJECT_EMAIL" ] || taken=no
+for p in $(series_patches "$series"); do
+	[ $taken = yes ] || break
+	from=$(sed -n '1,/^$/s/^From: //p' "$p" | head -n 1)
+	last=$(grep '^Signed-off-by: ' "$p" | tail -n 1)
+	case $from in *"<$PROJECT_EMAIL>"*) taken=no ;; esac
+	[ "$last" = "Signed-off-by: $me" ] || taken=no
+	[ $taken = yes ] || echo "not taken over: $(basename "$p") (From: $from; last $last)"
+done
+
+if [ $taken = no ]; then
 	cat <<TAKEOVER
 The patches carry the project's identity ($PROJECT_NAME <$PROJECT_EMAIL>).
 Only the person who sends can certify the Developer's Certificate of Origin,
@@ -62,12 +85,13 @@ so this series is not sent under that identity.  To take it over:
   (then remove the project's Signed-off-by from each changelog if it should go)
   make export && make send
 TAKEOVER
-	[ "${SEND:-0}" = 1 ] && die "refusing to send under the project's identity ($me_name <$me_mail>)"
+	[ -n "$me_mail" ] || me="nobody (git config user.email is not set)"
+	[ "${SEND:-0}" = 1 ] && die "refusing to send: the series is not taken over by $me"
 	exit 0
 fi
 
 if [ "${SEND:-0}" = 1 ]; then
-	eval "git send-email --confirm=always --suppress-cc=self$args \"$series\"/*.patch"
+	git send-email --confirm=always --suppress-cc=self "$@" "$out"/outgoing/*.patch
 else
 	echo "Nothing sent.  SEND=1 make send sends it with the command above."
 fi

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Make an editable tree: the base plus the patches of a series directory as
-# commits (git am), on branch "series".  The cover letter's subject and
-# blurb become the branch description, which "make export" writes back.
+# commits (git am), on branch "series" (for build/tree; see tree_branch).
+# The cover letter's subject and blurb become the branch description, which
+# "make export" writes back.
 #
 # usage: tree.sh [NAME SERIESDIR TREEDIR]
 # A patch that does not apply fails with its file name and git am's reason,
@@ -18,6 +19,7 @@ mkdir -p "$state"
 stamp=$state/$(basename "$tree").applied
 
 ensure_worktree "$name" "$tree" || die "cannot create the worktree $tree"
+branch=$(tree_branch "$tree")
 cd "$tree" || exit 1
 
 dirty=$(git status --porcelain --untracked-files=normal | head -n 5)
@@ -26,6 +28,7 @@ $dirty"
 
 base=$(git rev-parse base)
 old=$(git rev-parse HEAD)
+oldbranch=$(git symbolic-ref -q --short HEAD)
 if [ "$old" != "$base" ] && [ "$old" != "$(cat "$stamp" 2>/dev/null)" ] && [ -z "$FORCE" ]; then
 	die "${tree#"$TOP"/} has commits that \"make export\" has not written to ${series#"$TOP"/}.
 Run \"make export\" first, or FORCE=1 to drop them (they stay in the reflog)."
@@ -33,20 +36,24 @@ fi
 
 mkdir -p "$BUILD/state"
 if ! am_series "$series" > "$state/applied" 2> "$state/am.err"; then
-	git checkout -q --detach "$old"
+	if [ -n "$oldbranch" ]; then
+		git checkout -q "$oldbranch"
+	else
+		git checkout -q --detach "$old"
+	fi
 	die "$(cat "$state/am.err")
 ${tree#"$TOP"/} is unchanged."
 fi
 count=$(wc -l < "$state/applied")
-git checkout -q -B series
+git checkout -q -B "$branch"
 
 # The cover letter's subject and blurb, as the branch description.
 cover=$series/0000-cover-letter.patch
 if [ -r "$cover" ]; then
 	sh "$TOP/scripts/cover.sh" get "$cover" > "$state/description" ||
 		die "cannot read the cover letter $cover"
-	git config branch.series.description "$(cat "$state/description")"
+	git config "branch.$branch.description" "$(cat "$state/description")"
 fi
 
 git rev-parse HEAD > "$stamp"
-msg "tree: ${tree#"$TOP"/} is the base plus $count patches of ${series#"$TOP"/} (branch series)"
+msg "tree: ${tree#"$TOP"/} is the base plus $count patches of ${series#"$TOP"/} (branch $branch)"

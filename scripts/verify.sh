@@ -44,6 +44,10 @@ if ! am_series "$series" > "$BUILD/state/verify-applied" 2> "$logs/apply.log"; t
 	record "$(basename "$bad")" "applies to $name" FAIL $(($(date +%s) - t0)) "$logs/apply.log"
 	sed 's/^/    /' "$logs/apply.log"
 	fail
+	# The patches after it are not checked; the report still lists them.
+	series_patches "$series" | sed "1,$((applied + 1))d" | while read -r later; do
+		record "$(basename "$later")" "not checked: $(basename "$bad") does not apply" skip 0
+	done
 fi
 n=$(wc -l < "$BUILD/state/verify-applied")
 msg "verify: $n patches applied to $name"
@@ -81,7 +85,8 @@ clean_run()
 
 sparse_check()	# sparse_check OBJS...: no new sparse warnings
 {
-	kmake "$wt" "$out/kvm-modules" C=2 CHECK="$sparse" "$@" > "$logs/sparse.raw" 2>&1
+	kmake "$wt" "$out/kvm-modules" C=2 CHECK="$sparse" "$@" > "$logs/sparse.raw" 2>&1 ||
+		{ cat "$logs/sparse.raw"; echo "FAIL: the build under sparse failed"; return 1; }
 	cat "$logs/sparse.raw"
 	if grep -q 'sparse is not available or not up to date' "$logs/sparse.raw"; then
 		echo "the kernel refused $sparse: nothing was checked"
@@ -109,7 +114,11 @@ while read -r commit patch; do
 	i=$((i + 1))
 	[ -n "$PATCH" ] && [ "$PATCH" != "$i" ] && continue
 	p=$(basename "$patch")
-	git checkout -q --detach "$commit"
+	if ! git checkout -q --detach "$commit" 2> "$logs/$i-checkout.log"; then
+		record "$p" "checkout of its commit" FAIL 0 "$logs/$i-checkout.log"
+		fail
+		continue
+	fi
 	files=$(git diff --name-only "$commit~1" "$commit")
 	msg "patch $i/$n: $p"
 
@@ -120,11 +129,13 @@ while read -r commit patch; do
 	check "$p" "build: KVM without TDX and SEV" "$logs/$i-build-nocc.log" \
 		clean_run kmake "$wt" "$out/kvm-nocc" arch/x86/kvm/ || fail
 
-	# W=1: the touched KVM .c files; all of KVM when a header or a file
-	# of virt/kvm (built from arch/x86/kvm) changes.
+	# W=1: the touched KVM .c files; all of KVM when a kernel header or
+	# a file of virt/kvm (built from arch/x86/kvm) changes.  Headers
+	# under tools/ are the selftests', which are checked below.
 	objs=
 	for f in $files; do
 		case $f in
+		tools/*|Documentation/*|scripts/*|samples/*) ;;
 		arch/x86/kvm/*.c) objs="$objs ${f%.c}.o" ;;
 		*.h|virt/kvm/*) objs=" arch/x86/kvm/"; break ;;
 		esac

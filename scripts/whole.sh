@@ -29,8 +29,10 @@ cocci_check()
 			{ echo "FAIL: no base result for $f in ${baseline#"$TOP"/}/coccicheck.txt: run \"make baseline\""; return 1; }
 		objs="$objs ${f%.c}.o"
 	done
+	command -v spatch > /dev/null || { echo "FAIL: no spatch (coccinelle) installed"; return 1; }
 	# shellcheck disable=SC2086
-	run_coccicheck "$wt" "$out/kvm-modules" $objs > "$logs/cocci.raw" 2>&1
+	run_coccicheck "$wt" "$out/kvm-modules" $objs > "$logs/cocci.raw" 2>&1 ||
+		{ cat "$logs/cocci.raw"; echo "FAIL: coccicheck failed"; return 1; }
 	cat "$logs/cocci.raw"
 	if [ -n "$(git status --porcelain --untracked-files=all)" ]; then
 		git status --porcelain --untracked-files=all | head

@@ -15,7 +15,7 @@ rm -f "$RESULTS" "$REPORT_DIR"/section-*.md
 sh "$TOP/scripts/deps.sh" || die "cannot install the workbench's packages"
 sh "$TOP/scripts/base.sh" linux-7.3 || die "cannot get the 7.3 base"
 
-sh "$TOP/scripts/verify.sh" linux-7.3 "$TOP/series"
+step linux-7.3 "verify.sh" sh "$TOP/scripts/verify.sh" linux-7.3 "$TOP/series"
 
 if [ "$mode" = check ]; then
 	msg "tooling: the C++ runner (cmake, GoogleTest)"
@@ -23,9 +23,9 @@ if [ "$mode" = check ]; then
 	[ -d "$st" ] && KVM_SELFTESTS_DIR=$st && export KVM_SELFTESTS_DIR
 	check tooling "runner: build and ctest" "$BUILD/logs/runner-check.log" \
 		sh "$TOP/scripts/runner-check.sh"
-	sh "$TOP/scripts/inkernel.sh" linux-7.3
+	step "inkernel linux-7.3" "inkernel.sh" sh "$TOP/scripts/inkernel.sh" linux-7.3
 	msg "backport: Debian 6.12 (apply, build, KUnit)"
-	sh "$TOP/scripts/backport.sh" apply build kunit
+	step "backport debian-6.12" "backport.sh" sh "$TOP/scripts/backport.sh" apply build kunit
 	check tooling "workbench: export round trip is byte-identical" "$BUILD/logs/roundtrip.log" \
 		sh "$TOP/scripts/roundtrip.sh"
 fi

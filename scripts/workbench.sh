@@ -28,6 +28,8 @@ if [ "$mode" = check ]; then
 	step "backport debian-6.12" "backport.sh" sh "$TOP/scripts/backport.sh" apply build kunit
 	check tooling "workbench: export round trip is byte-identical" "$BUILD/logs/roundtrip.log" \
 		sh "$TOP/scripts/roundtrip.sh"
+	check tooling "workbench: tests of its shell steps" "$BUILD/logs/workbench-test.log" \
+		sh "$TOP/scripts/workbench-test.sh"
 fi
 
 sh "$TOP/scripts/report.sh" "make $( [ "$mode" = check ] && echo check || echo all)"

@@ -1,0 +1,114 @@
+#!/bin/sh
+# Tests of the workbench's own shell steps, on what make check has already
+# set up (the verify and round-trip worktrees).  Each case prints "ok" or
+# "not ok" with what went wrong; the exit status is the number of failures,
+# capped at 1.
+. "$(dirname "$0")/lib.sh"
+
+tmp=$BUILD/state/workbench-test
+rm -rf "$tmp"
+mkdir -p "$tmp"
+bad=0
+ok()	{ echo "ok: $*"; }
+notok()	{ echo "not ok: $*"; bad=1; }
+
+# checkpatch_patch: a typed warning outside the allow-list (IF_0, whose
+# type has a digit) fails, a missing patch fails, a clean patch passes.
+wt=$BUILD/verify-linux-7.3
+[ -d "$wt" ] || ensure_worktree linux-7.3 "$wt" || die "no worktree $wt"
+cat > "$tmp/if0.patch" <<'EOF'
+From: A U Thor <author@example.org>
+Subject: [PATCH] x: add dead code
+
+Dead code.
+
+Signed-off-by: A U Thor <author@example.org>
+---
+ init/version.c | 2 ++
+ 1 file changed, 2 insertions(+)
+
+diff --git a/init/version.c b/init/version.c
+--- a/init/version.c
++++ b/init/version.c
+@@ -1,1 +1,3 @@
+ // SPDX-License-Identifier: GPL-2.0-only
++#if 0
++#endif
+EOF
+if checkpatch_patch "$wt" "$tmp/if0.patch" "$tmp/cp.raw" > "$tmp/cp.out"; then
+	notok "checkpatch_patch passed a patch with IF_0"
+elif grep -q 'IF_0 is not in' "$tmp/cp.out"; then
+	ok "checkpatch_patch fails IF_0"
+else
+	notok "checkpatch_patch failed the IF_0 patch for another reason: $(grep FAIL "$tmp/cp.out" | head -n 1)"
+fi
+if checkpatch_patch "$wt" "$tmp/missing.patch" "$tmp/cp.raw" > /dev/null; then
+	notok "checkpatch_patch passed a missing patch"
+else
+	ok "checkpatch_patch fails a missing patch"
+fi
+first=$(series_patches "$TOP/series" | head -n 1)
+if checkpatch_patch "$wt" "$first" "$tmp/cp.raw" > "$tmp/cp.out"; then
+	ok "checkpatch_patch passes $(basename "$first")"
+else
+	notok "checkpatch_patch fails $(basename "$first"): $(grep FAIL "$tmp/cp.out" | head -n 1)"
+fi
+
+# step: a step that fails without recording a failure gets one; a step
+# that recorded its own failure gets no second one.
+(
+	RESULTS=$tmp/results.tsv
+	step scope-a "dies early" sh -c 'exit 3' > /dev/null
+	step scope-b "records" sh -c "printf 'scope-b\tx\tFAIL\t0\t\t\n' >> '$RESULTS'; exit 1" > /dev/null
+	step scope-c "passes" true
+)
+got=$(cut -f1,3 "$tmp/results.tsv" | tr '\t\n' ' ')
+if [ "$got" = "scope-a FAIL scope-b FAIL " ]; then
+	ok "step records a step that stops early, once"
+else
+	notok "step: results are \"$got\""
+fi
+
+# tree.sh: a patch that does not apply names its file and leaves the tree
+# on its commit and branch.  Uses the round trip's worktree, never build/tree.
+rt=$BUILD/roundtrip
+FORCE=1 AM_MEMO=0 sh "$TOP/scripts/tree.sh" linux-7.3 "$TOP/series" "$rt" > "$tmp/tree.log" 2>&1 ||
+	{ cat "$tmp/tree.log"; die "tree.sh on series/ failed"; }
+head=$(git -C "$rt" rev-parse HEAD)
+mkdir -p "$tmp/broken"
+cp "$TOP"/series/*.patch "$tmp/broken/"
+victim=$(series_patches "$tmp/broken" | sed -n 2p)
+sed -i '0,/^@@ /s/^@@ .*/@@ -1,3 +1,3 @@ broken on purpose/' "$victim"
+if FORCE=1 sh "$TOP/scripts/tree.sh" linux-7.3 "$tmp/broken" "$rt" > "$tmp/tree.log" 2>&1; then
+	notok "tree.sh applied a corrupt patch"
+elif ! grep -q "$(basename "$victim") does not apply" "$tmp/tree.log"; then
+	notok "tree.sh did not name $(basename "$victim"): $(head -n 3 "$tmp/tree.log")"
+elif [ "$(git -C "$rt" rev-parse HEAD)" != "$head" ] ||
+     [ "$(git -C "$rt" symbolic-ref -q --short HEAD)" != "$(tree_branch "$rt")" ]; then
+	notok "tree.sh moved the tree: $(git -C "$rt" log -1 --format='%h %d')"
+else
+	ok "tree.sh names a patch that does not apply and leaves the tree as it was"
+fi
+
+# am_series: the memo gives the same commits as git am itself.
+FORCE=1 sh "$TOP/scripts/tree.sh" linux-7.3 "$TOP/series" "$rt" > "$tmp/tree.log" 2>&1 &&
+	FORCE=1 sh "$TOP/scripts/tree.sh" linux-7.3 "$TOP/series" "$rt" > "$tmp/tree.log" 2>&1 ||
+	{ cat "$tmp/tree.log"; die "tree.sh on series/ failed"; }
+if [ "$(git -C "$rt" rev-parse HEAD)" = "$head" ]; then
+	ok "am_series from its memo gives the commits git am gives"
+else
+	notok "am_series from its memo gives $(git -C "$rt" rev-parse HEAD), git am $head"
+fi
+
+# make send: never under the project's identity.
+if GIT_CONFIG_COUNT=2 GIT_CONFIG_KEY_0=user.name GIT_CONFIG_VALUE_0="$PROJECT_NAME" \
+   GIT_CONFIG_KEY_1=user.email GIT_CONFIG_VALUE_1="$PROJECT_EMAIL" \
+   SEND=1 sh "$TOP/scripts/send.sh" > "$tmp/send.log" 2>&1; then
+	notok "send.sh SEND=1 went ahead under the project's identity"
+elif grep -q 'refusing to send' "$tmp/send.log"; then
+	ok "send.sh refuses to send under the project's identity"
+else
+	notok "send.sh failed for another reason: $(tail -n 2 "$tmp/send.log")"
+fi
+
+exit $bad

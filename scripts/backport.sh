@@ -115,35 +115,8 @@ checkpatch_all()
 
 apply_all()
 {
-	local f
-	git -C "$wt" checkout -q --detach base || return 1
-	for f in $(listed); do
-		if ! (cd "$wt" && pgit am -q --committer-date-is-author-date "$dir/$f") > "$logs/am.log" 2>&1; then
-			git -C "$wt" am --abort > /dev/null 2>&1
-			echo "$f does not apply:"
-			grep -v '^hint:' "$logs/am.log" | head -n 8
-			return 1
-		fi
-		echo "applied $f"
-	done
+	(cd "$wt" && am_series "$dir") || return 1
 	echo "HEAD $(git -C "$wt" rev-parse HEAD) on base $(git -C "$wt" rev-parse base)"
-}
-
-# Fail when the command fails or prints any compiler, modpost or
-# kernel-doc warning.
-no_warnings()
-{
-	local tmp rc
-	tmp=$logs/no_warnings.$$
-	"$@" > "$tmp" 2>&1
-	rc=$?
-	cat "$tmp"
-	if [ $rc -eq 0 ] && grep -E -q '(warning|WARNING):' "$tmp"; then
-		echo "FAIL: warnings in the output"
-		rc=1
-	fi
-	rm -f "$tmp"
-	return $rc
 }
 
 modules_build()
@@ -151,7 +124,7 @@ modules_build()
 	sh "$TOP/scripts/kconfig.sh" "$wt" "$out" "$TOP/kernel/config/base.config" \
 		"$dir/config/kvm-modules.config" || return 1
 	grep -E '^CONFIG_(KVM|KVM_AMD|KVM_INTEL|KVM_AMD_SEV|KVM_WERROR)=' "$out/.config"
-	no_warnings kmake "$wt" "$out" vmlinux modules || return 1
+	clean_run kmake "$wt" "$out" vmlinux modules || return 1
 	ls -l "$out/arch/x86/kvm/kvm.ko" "$out/arch/x86/kvm/kvm-amd.ko" || return 1
 }
 

@@ -125,6 +125,28 @@ fail_rows()
 	awk -F'\t' '$3 == "FAIL"' "$RESULTS" 2>/dev/null | wc -l
 }
 
+# Run a command; fail when it fails or prints any compiler, modpost or
+# kernel-doc warning.
+clean_run()
+{
+	local tmp rc
+	mkdir -p "$BUILD/state"
+	tmp=$BUILD/state/clean_run.$$
+	"$@" > "$tmp" 2>&1
+	rc=$?
+	cat "$tmp"
+	if [ $rc -ne 0 ]; then
+		rm -f "$tmp"
+		return 1
+	fi
+	if grep -E -q '(warning|WARNING):' "$tmp"; then
+		rm -f "$tmp"
+		echo "FAIL: warnings in the output"
+		return 1
+	fi
+	rm -f "$tmp"
+}
+
 # The compiler command for kernel builds.
 kcc()
 {

@@ -71,27 +71,6 @@ done
 sh "$TOP/scripts/kconfig.sh" "$wt" "$out/kvm-w1" "$cfgdir/base.config" "$cfgdir/kvm-modules.config" ||
 	die "cannot configure kvm-w1"
 
-# Run a command; fail when it fails or prints any compiler, modpost or
-# kernel-doc warning.
-clean_run()
-{
-	local tmp rc
-	tmp=$BUILD/state/clean_run.$$
-	"$@" > "$tmp" 2>&1
-	rc=$?
-	cat "$tmp"
-	if [ $rc -ne 0 ]; then
-		rm -f "$tmp"
-		return 1
-	fi
-	if grep -E -q '(warning|WARNING):' "$tmp"; then
-		rm -f "$tmp"
-		echo "FAIL: warnings in the output"
-		return 1
-	fi
-	rm -f "$tmp"
-}
-
 sparse_check()	# sparse_check OBJS...: no new sparse warnings
 {
 	kmake "$wt" "$out/kvm-modules" C=2 CHECK="$sparse" "$@" > "$logs/sparse.raw" 2>&1 ||

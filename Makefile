@@ -4,7 +4,7 @@
 SH := sh
 export PATCH DESTDIR PREFIX
 
-.PHONY: all check tree export verify baseline backport send bench report host clean help
+.PHONY: all check tree export verify baseline backport send bench soak report host clean help
 
 all:
 	@$(SH) scripts/workbench.sh main
@@ -42,6 +42,13 @@ send:
 
 bench:
 	@$(SH) scripts/bench.sh
+
+# make soak [BOOTS=20] [RUNS=5]: the in-kernel images booted again and
+# again beside CPU-heavy processes (evidence against flakes; see README).
+BOOTS ?= 20
+RUNS ?= 5
+soak:
+	@$(SH) scripts/soak.sh $(BOOTS) $(RUNS)
 
 # make host [DESTDIR=...] [PREFIX=/usr/local]: the patched tree's KVM
 # selftests and the runner, built and installed for a host team.

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Benchmark (not a test): time the workbench, cold and incremental, in a
 # fresh clone, and write build/report/bench.md.
+#   deps:        the package step on its own
 #   cold:        make check with an empty build/, an empty compiler cache
 #                and an empty base cache
 #   warm:        make check again in a second fresh clone (CI's usual case)
@@ -33,6 +34,9 @@ failed=0
 
 git clone -q "$TOP" "$root/cold"
 cp -r "$TOP/series" "$root/cold/"	# what is being benchmarked, committed or not
+# The packages on their own (make check's first step): on a machine that
+# has them, this only checks; a new machine pays the install here.
+timed deps sh "$TOP/scripts/deps.sh"
 timed cold-make-check sh -c "cd '$root/cold' && unset START_TIME && make check"
 git clone -q "$TOP" "$root/warm"
 cp -r "$TOP/series" "$root/warm/"

@@ -22,8 +22,8 @@ mkdir -p "$BUILD/state"
 msg "host: building the KVM selftests of the patched tree"
 sh "$TOP/scripts/kconfig.sh" "$wt" "$out" "$TOP/kernel/config/base.config" \
 	"$TOP/kernel/config/kvm-modules.config" || exit 1
-kmake "$wt" "$out" headers > /dev/null || die "make headers failed"
-kmake "$wt" "$out" kselftest-all TARGETS=kvm > "$BUILD/logs/host-selftests.log" 2>&1 ||
+mkdir -p "$BUILD/logs"
+kselftests_build "$wt" "$out" > "$BUILD/logs/host-selftests.log" 2>&1 ||
 	{ tail -n 20 "$BUILD/logs/host-selftests.log"; die "the selftests do not build"; }
 msg "host: building the runner"
 cmake -S "$TOP/runner" -B "$BUILD/runner" -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null &&

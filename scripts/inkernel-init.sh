@@ -2,7 +2,8 @@
 # /init of the in-kernel test guest (busybox sh), put into the initramfs by
 # scripts/inkernel.sh.  Not run on the host.
 #
-# Mounts proc, sys and dev, checks that kvm_amd initialised, runs the KVM
+# Mounts proc, sys and dev, checks that kvm_amd initialised, copies the
+# KUnit results to the second serial port, runs the KVM
 # selftests of /etc/inkernel/tests (lines "NAME TIMEOUT"), each in its own
 # process group with a timeout (inkernel-run), prints their output with a
 # prefix and one result line each, then the kernel log, and powers off.
@@ -35,6 +36,34 @@ nested=$(cat /sys/module/kvm_amd/parameters/nested 2> /dev/null || echo none)
 svm=no; grep -qw svm /proc/cpuinfo && svm=yes
 echo "@@inkernel kvm dev=$dev svm=$svm kvm_amd.npt=$npt kvm_amd.nested=$nested"
 dmesg | grep -E 'kvm_amd|kvm_intel|kvm:|SVM|TDX|SEV' | sed 's/^/@@inkernel kvm-log /'
+
+# KUnit: the built-in suites ran before /init.  Each suite's KTAP document
+# is in debugfs (KUNIT_DEBUGFS); copy them whole to the second serial port,
+# where nothing else writes: on the console, the kernel's messages and the
+# other CPU's output interleave with KTAP.  scripts/ktap-check.py reads the
+# framing and checks the line counts.
+kunit_results()
+{
+	n=0
+	echo "@@kunit-results-begin"
+	for d in /sys/kernel/debug/kunit/*; do
+		[ -r "$d/results" ] || continue
+		cat "$d/results" > /tmp/kunit.ktap
+		[ -n "$(tail -c 1 /tmp/kunit.ktap)" ] && echo >> /tmp/kunit.ktap
+		echo "@@suite-begin ${d##*/}"
+		cat /tmp/kunit.ktap
+		echo "@@suite-end ${d##*/} $(wc -l < /tmp/kunit.ktap)"
+		n=$((n + 1))
+	done
+	echo "@@kunit-results-end $n"
+}
+if [ -c /dev/ttyS1 ] && stty -F /dev/ttyS1 raw -echo 2> /dev/null; then
+	# Closing the port waits until the UART has sent everything.
+	kunit_results > /dev/ttyS1
+	echo "@@inkernel kunit-results $n suite(s) copied to ttyS1"
+else
+	echo "@@inkernel kunit-results none copied: no second serial port (ttyS1)"
+fi
 
 # The run.
 echo "@@inkernel tests-start $(cut -d' ' -f1 /proc/uptime)"

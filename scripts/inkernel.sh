@@ -18,6 +18,9 @@
 #                                    its section to section-inkernel-NAME.md
 #        INKERNEL_CONFIG="FRAG..."   the fragments instead of kernel/config/base.config
 #                                    and inkernel.config (testing's *.config follow)
+#        INKERNEL_REPEAT=N           boot the image N times (scripts/soak.sh): each
+#                                    run's files in build/logs/NAME/inkernel/repeat-WHICH/run-K,
+#                                    the runs' verdicts in repeat-WHICH/summary.tsv
 #
 # Steps, in build/kunit-NAME (a worktree of build/src/NAME.git):
 #   1. reset to the base, apply series/ (am_series), then testing/*.patch;
@@ -25,10 +28,15 @@
 #   3. the KVM selftests of the same tree, and an initramfs with them, their
 #      shared libraries, busybox, inkernel-run and inkernel-init.sh as /init;
 #   4. boot under QEMU TCG with nested SVM (-enable-kvm does not work here);
-#      the console goes to build/logs/NAME/inkernel/console.log;
-#   5. check: the guest powered off; kvm_amd initialised; the KUnit KTAP
-#      (the kernel's kunit_parser); no kernel warning; each selftest against
-#      its base result in testing/boot-selftests.txt.
+#      the console (ttyS0) goes to build/logs/NAME/inkernel/console.log, and
+#      /init copies each KUnit suite's debugfs results to ttyS1, a channel of
+#      their own (kunit-channel.log), where nothing interleaves with them;
+#   5. check: the guest powered off; kvm_amd initialised; each suite's KTAP
+#      document, parsed alone by the kernel's kunit_parser, against the
+#      suites that TESTING/kunit-suites.txt lists; no kernel warning; each
+#      selftest against its base result in testing/boot-selftests.txt.
+#      A failed run keeps its raw console and KUnit files, and the report
+#      names them.
 # Every check is recorded for the report, and build/report/section-inkernel.md
 # lists every KUnit case and every selftest.  Exit status 1 on any failure.
 . "$(dirname "$0")/lib.sh"
@@ -55,7 +63,7 @@ section=$REPORT_DIR/section-inkernel.md
 [ -n "${INKERNEL_SERIES:-}" ] && section=$REPORT_DIR/section-inkernel-$name.md
 scope="inkernel $name"
 [ "$on" = base ] && scope="inkernel $name (unpatched base)"
-if [ "$which" = all ] || [ "$on" = base ] ||
+if [ "$which" = all ] || [ "$on" = base ] || [ "${INKERNEL_REPEAT:-1}" != 1 ] ||
    { [ "$testing" != "$TOP/testing" ] && [ -z "${INKERNEL_SERIES:-}" ]; }; then
 	# A census or a trial, not part of the workbench's run: its own results.
 	RESULTS=$logs/results.tsv
@@ -166,23 +174,31 @@ check "$scope" "build: bzImage ($what)" "$logs/build.log" \
 	kmake "$wt" "$out" bzImage || { fail; give_up "the kernel did not build"; }
 kernel=$out/arch/x86/boot/bzImage
 
-[ "$which" != none ] && step "building the KVM selftests of this tree"
-selftests_build()
+stdir=$out/kselftest/kvm
+# verify.sh's last selftests build (build/state/selftests-NAME.commit
+# names its tree) made the same programs when tools/ and the uapi headers
+# are the same in both trees: use them instead of building them again.
+reusable_selftests()
 {
-	kmake "$wt" "$out" headers || return 1
-	# The selftests' lib.mk sets CC := gcc and their Makefile drops
-	# make's command line, so kmake's "ccache gcc" does not reach them:
-	# Debian's ccache directory first in PATH does.
-	(
-		[ -d /usr/lib/ccache ] && PATH=/usr/lib/ccache:$PATH && export PATH
-		kmake "$wt" "$out" kselftest-all TARGETS=kvm
-	)
+	local c d vdir
+	vdir=$BUILD/out/$name/kvm-modules/kselftest/kvm
+	c=$(cat "$BUILD/state/selftests-$name.commit" 2> /dev/null) && [ -d "$vdir" ] || return 1
+	for d in tools include/uapi arch/x86/include/uapi; do
+		[ "$(git rev-parse -q --verify "$c:$d")" = "$(git rev-parse -q --verify "HEAD:$d")" ] ||
+			return 1
+	done
+	echo "$vdir"
 }
-if [ "$which" != none ]; then
-	check "$scope" "build: KVM selftests" "$logs/selftests-build.log" selftests_build ||
+if [ "$which" = none ]; then
+	:
+elif vdir=$(reusable_selftests); then
+	stdir=$vdir
+	step "the KVM selftests: verify.sh's build of the same tools/ and uapi headers, ${stdir#"$TOP"/}"
+else
+	step "building the KVM selftests of this tree"
+	check "$scope" "build: KVM selftests" "$logs/selftests-build.log" kselftests_build "$wt" "$out" ||
 		{ fail; give_up "the selftests did not build"; }
 fi
-stdir=$out/kselftest/kvm
 
 # --- 3. The initramfs ----------------------------------------------------
 step "initramfs"
@@ -201,8 +217,10 @@ elif [ "$which" = none ]; then
 	qemu_timeout=${INKERNEL_QEMU_TIMEOUT:-300}
 else
 	[ -r "$list" ] || give_up "no $list"
-	awk '!/^#/ && NF >= 4 { print $1, $4 }' "$list" > "$tests_file"
-	qemu_timeout=${INKERNEL_QEMU_TIMEOUT:-300}
+	# Quarantined tests are listed with their reason, and not run.
+	awk '!/^#/ && NF >= 4 && $2 != "quarantined" { print $1, $4 }' "$list" > "$tests_file"
+	# Room for one test that hangs until its own timeout.
+	qemu_timeout=${INKERNEL_QEMU_TIMEOUT:-$((300 + $(awk 'BEGIN { m = 0 } $2 > m { m = $2 } END { print m }' "$tests_file")))}
 fi
 
 make_initramfs()
@@ -246,33 +264,85 @@ check "$scope" "initramfs: busybox, selftests, libraries, /init" "$logs/initramf
 	{ fail; give_up "no initramfs"; }
 
 # --- 4. The boot ---------------------------------------------------------
-step "booting under QEMU TCG (at most $qemu_timeout s)"
-console=$logs/console.log
+# One guest run: the boot (step 4) and its checks (step 5), with every
+# file of the run in $rdir: the console (ttyS0: the kernel's messages and
+# /init's), the KUnit channel (ttyS1: only /init writes there, so nothing
+# interleaves with the results), QEMU's own stderr.
+kunit=$wt/tools/testing/kunit
+suites=$testing/kunit-suites.txt
+[ "$on" = base ] && [ -z "$basetesting" ] && suites=/nonexistent
+guest_run()
+{
+	local t0 rc st
+	console=$rdir/console.log
+	channel=$rdir/kunit-channel.log
+	# Nothing of an earlier run may pass for this one's.
+	rm -rf "$rdir/kunit" "$console" "$console.raw" "$channel" "$rdir/kunit-cases.tsv"
+	mkdir -p "$rdir/selftests" "$rdir/kunit"
+	step "booting under QEMU TCG (at most $qemu_timeout s)${run:+, run $run of $repeat}"
+	boot_t0=$(date +%s)
+	check "$scope" "boot under QEMU TCG (q35, EPYC+svm+npt), /init ran to the end" "$rdir/boot.log" \
+		boot || fail
+	boot_secs=$(( $(date +%s) - boot_t0 ))
+
+	# --- 5. The checks ---------------------------------------------------
+	kvmline=$(grep -m1 '^@@inkernel kvm ' "$console")
+	check "$scope" "kvm_amd initialised (/dev/kvm, npt=Y, its log)" "$rdir/kvm_amd.log" kvm_amd_check ||
+		fail
+
+	# KUnit: each suite's debugfs results from the channel, parsed alone
+	# by the kernel's kunit_parser, against the committed list.
+	t0=$(date +%s)
+	python3 "$TOP/scripts/ktap-check.py" "$kunit" "$channel" "$suites" "$rdir/kunit" \
+		"$rdir/kunit-cases.tsv" "$console" > "$rdir/kunit.log" 2>&1
+	rc=$?
+	kunit_summary=$(tail -n 1 "$rdir/kunit.log")
+	# 77: no suite listed and none ran; anything else that is not 0 is
+	# a failure, including the checker's own crash.
+	case $rc in
+	0)	record "$scope" "KUnit: every listed suite ran, every case passed" pass $(($(date +%s) - t0)) \
+			"$rdir/kunit.log" "$kunit_summary" ;;
+	77)	record "$scope" "KUnit: no suite listed, none ran" skip $(($(date +%s) - t0)) \
+			"$rdir/kunit.log" "$kunit_summary"
+		msg "inkernel: KUnit: $kunit_summary: recorded as skipped" ;;
+	*)	record "$scope" "KUnit: every listed suite ran, every case passed" FAIL $(($(date +%s) - t0)) \
+			"$rdir/kunit.log" "$kunit_summary"
+		echo "  FAIL: $scope: KUnit: $kunit_summary"
+		grep -E 'PROBLEM|FAIL|ERROR' "$rdir/kunit.log" | head -n 12 | sed 's/^/    /'
+		fail ;;
+	esac
+	# One result per case, so that the report lists every case.
+	[ -r "$rdir/kunit-cases.tsv" ] &&
+	while IFS='	' read -r st case note; do
+		record "KUnit $name" "$case" "$st" 0 "$rdir/kunit.log" "$note"
+	done < "$rdir/kunit-cases.tsv"
+
+	tainted=$(sed -n 's/^@@inkernel tainted //p' "$console")
+	check "$scope" "kernel: no WARN, BUG or Oops, no taint but TAINT_TEST" "$rdir/kernel-log.log" \
+		kernel_clean || fail
+	selftest_results
+}
+
 boot()
 {
 	local rc
 	timeout -k 10 "$qemu_timeout" qemu-system-x86_64 \
 		-machine q35,accel=tcg -cpu EPYC,+svm,+npt -smp 2 -m 2G \
-		-nographic -no-reboot \
+		-display none -monitor none -no-reboot \
+		-serial stdio -serial "file:$channel" \
 		-kernel "$kernel" -initrd "$out/initramfs.cpio" \
 		-append 'console=ttyS0 panic=-1 rdinit=/init' \
-		< /dev/null > "$console.raw" 2>&1
+		< /dev/null > "$console.raw" 2> "$rdir/qemu.stderr"
 	rc=$?
 	tr -d '\r' < "$console.raw" > "$console"
-	rm -f "$console.raw"
 	[ $rc -eq 124 ] && echo "QEMU timed out after $qemu_timeout s"
+	[ -s "$rdir/qemu.stderr" ] && sed 's/^/qemu: /' "$rdir/qemu.stderr"
 	grep -q '^@@inkernel poweroff' "$console" ||
 		{ echo "the guest did not reach the end of /init (QEMU exit $rc)"; tail -n 30 "$console"; return 1; }
-	echo "QEMU exit $rc; console: $(wc -l < "$console") lines"
+	echo "QEMU exit $rc; console: $(wc -l < "$console") lines; KUnit channel: $(wc -l < "$channel") lines"
 	[ $rc -eq 0 ]
 }
-boot_t0=$(date +%s)
-check "$scope" "boot under QEMU TCG (q35, EPYC+svm+npt), /init ran to the end" "$logs/boot.log" boot || fail
-boot_secs=$(( $(date +%s) - boot_t0 ))
 
-# --- 5. The checks -------------------------------------------------------
-step "checking the console"
-kvmline=$(grep -m1 '^@@inkernel kvm ' "$console")
 kvm_amd_check()
 {
 	echo "$kvmline"
@@ -285,38 +355,8 @@ kvm_amd_check()
 	grep -q '^@@inkernel kvm-log .*kvm_amd: ' "$console" ||
 		{ echo "FAIL: no kvm_amd line in the kernel log"; return 1; }
 }
-check "$scope" "kvm_amd initialised (/dev/kvm, npt=Y, its log)" "$logs/kvm_amd.log" kvm_amd_check || fail
-
-# KUnit, with the kernel's own KTAP parser.
-kunit=$wt/tools/testing/kunit
-check "$scope" "KTAP check detects a failing, a missing and a crashed case" "$logs/ktap-selftest.log" \
-	python3 "$TOP/scripts/ktap-check.py" "$kunit" --selftest || fail
-t0=$(date +%s)
-python3 "$TOP/scripts/ktap-check.py" "$kunit" "$console" "$logs/kunit-cases.tsv" > "$logs/kunit.log" 2>&1
-rc=$?
-kunit_summary=$(tail -n 1 "$logs/kunit.log")
-# 77: the plan declares 0 suites (and the summary says so); anything else
-# that is not 0 is a failure, including the checker's own crash.
-case $rc/$kunit_summary in
-0/*)	record "$scope" "KUnit: every declared case ran and passed" pass $(($(date +%s) - t0)) \
-		"$logs/kunit.log" "$kunit_summary" ;;
-"77/0 KUnit suites ran"*)
-	record "$scope" "KUnit: 0 suites ran (none built in yet)" skip $(($(date +%s) - t0)) \
-		"$logs/kunit.log" "$kunit_summary"
-	msg "inkernel: KUnit: $kunit_summary: recorded as skipped" ;;
-*)	record "$scope" "KUnit: every declared case ran and passed" FAIL $(($(date +%s) - t0)) \
-		"$logs/kunit.log" "$kunit_summary"
-	echo "  FAIL: $scope: KUnit: $kunit_summary"
-	grep -E 'PROBLEM|FAIL|ERROR' "$logs/kunit.log" | head -n 12 | sed 's/^/    /'
-	fail ;;
-esac
-# One result per case, so that the report lists every case.
-while IFS='	' read -r st case note; do
-	record "KUnit $name" "$case" "$st" 0 "$logs/kunit.log" "$note"
-done < "$logs/kunit-cases.tsv"
 
 # The kernel's own complaints while booting and running the selftests.
-tainted=$(sed -n 's/^@@inkernel tainted //p' "$console")
 bad_kernel='cut here|WARNING:|BUG:|Oops:|Kernel panic|general protection fault|RIP: '
 kernel_clean()
 {
@@ -330,16 +370,6 @@ kernel_clean()
 		{ echo "tainted: $tainted (other than TAINT_TEST)"; return 1; }
 	! grep -q -E "^dmesg\| .*($bad_kernel)" "$console"
 }
-check "$scope" "kernel: no WARN, BUG or Oops, no taint but TAINT_TEST" "$logs/kernel-log.log" kernel_clean || fail
-
-# --- The selftests, against their base results --------------------------
-# Per test: its output from the console, and one line in results.
-awk -v dir="$logs/selftests" '
-	/^@@inkernel-begin / { f = $2; gsub("/", "_", f); f = dir "/" f ".log"; next }
-	/^@@inkernel-result / { if (f) close(f); f = ""; next }
-	f && /^\| / { print substr($0, 3) > f }
-' "$console"
-sed -n 's/^@@inkernel-result //p' "$console" > "$logs/selftest-results.txt"
 
 # reason_of LOGFILE: the reason a test gave for a skip or a failure: its
 # SKIP line, or its assertion and message, or its last line.
@@ -358,9 +388,6 @@ reason_of()
 	fi | cut -c1-160
 }
 
-rows=$out/selftest-rows
-: > "$rows"
-np=0 ns=0 nf=0 nb=0
 tests_with_base()
 {
 	if [ "$which" = all ]; then
@@ -371,53 +398,123 @@ tests_with_base()
 		grep -v '^#' "$list" | awk 'NF >= 4'
 	fi
 }
+
+# --- The selftests, against their base results --------------------------
+# Per test: its output from the console, and one line in the results.
+selftest_results()
+{
+	local t kind base tmo why res lf rc secs how reason got detail st note
+	awk -v dir="$rdir/selftests" '
+		/^@@inkernel-begin / { f = $2; gsub("/", "_", f); f = dir "/" f ".log"; next }
+		/^@@inkernel-result / { if (f) close(f); f = ""; next }
+		f && /^\| / { print substr($0, 3) > f }
+	' "$console"
+	sed -n 's/^@@inkernel-result //p' "$console" > "$rdir/selftest-results.txt"
+	rows=$rdir/selftest-rows
+	: > "$rows"
+	np=0 ns=0 nf=0 nb=0
+	while read -r t kind base tmo why; do
+		res=$(awk -v t="$t" '$1 == t' "$rdir/selftest-results.txt" | tail -n 1)
+		lf=$rdir/selftests/$(echo "$t" | tr / _).log
+		rc=$(echo "$res" | cut -d' ' -f2)
+		secs=$(echo "$res" | cut -d' ' -f3)
+		how=$(echo "$res" | cut -d' ' -f4)
+		secs=${secs:-0}
+		reason=$(reason_of "$lf")
+		case $how in
+		notbuilt) got=notbuilt ;;
+		exit) case $rc in 0) got=pass ;; 4) got=skip ;; *) got=fail ;; esac ;;
+		signal|timeout) got=fail ;;
+		*) got=missing ;;
+		esac
+		[ "$kind" = quarantined ] && got=quarantined
+		detail="exit $rc"
+		[ "$how" = notbuilt ] && detail="not built"
+		[ -z "$how" ] && detail="no result"
+		[ "$how" = timeout ] && detail="timed out after ${tmo} s"
+		[ "$how" = signal ] && detail="killed by signal $((rc - 128))"
+		[ "$kind" = quarantined ] && detail="not run"
+		case $got/$base in
+		quarantined/*)	st=skip note="quarantined, not run: $why" ;;
+		notbuilt/*)
+			if [ "$kind" = ours ]; then
+				st=skip note="not built: not in this tree yet (our test; expected on base: $base: $why)"
+			else
+				st=FAIL note="listed but not built by this tree"
+			fi ;;
+		missing/*)	st=FAIL note="no result: the guest stopped before it (see boot)" ;;
+		pass/*)		st=pass note=""; [ "$base" != pass ] && note="base: $base" ;;
+		skip/skip)	st=skip note="${reason:-no reason printed}" ;;
+		skip/fail)	st=skip note="skips here, fails on base: $why" ;;
+		skip/*)		st=FAIL note="skipped, but passes on base: ${reason:-no reason printed}" ;;
+		fail/fail)	st=skip note="fails, also on base ($detail): $why" ;;
+		fail/*)		st=FAIL note="$detail: ${reason:-see the log}" ;;
+		esac
+		if [ "$which" = all ]; then
+			# The census: the plain result, and the reason it printed.
+			case $got in pass) st=pass ;; skip) st=skip ;; *) st=FAIL ;; esac
+			note="$detail; ${reason:-}"
+		fi
+		record "inkernel selftests" "$t" "$st" "${secs%.*}" "$lf" "$note"
+		case $st in pass) np=$((np + 1)) ;; skip) ns=$((ns + 1)) ;; FAIL) nf=$((nf + 1)); fail ;; esac
+		[ "$got" = notbuilt ] && nb=$((nb + 1))
+		[ "$st" = FAIL ] && echo "  FAIL: selftest $t: $note" | cut -c1-200
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$base" "$st" "$detail" "$secs" "$note" >> "$rows"
+	done < "$out/selftest-plan"
+	[ "$which" = none ] || msg "inkernel: selftests: $np passed, $ns skipped, $nf failed ($nb not built)"
+}
+
 tests_with_base > "$out/selftest-plan"
-while read -r t kind base tmo why; do
-	res=$(awk -v t="$t" '$1 == t' "$logs/selftest-results.txt" | tail -n 1)
-	lf=$logs/selftests/$(echo "$t" | tr / _).log
-	rc=$(echo "$res" | cut -d' ' -f2)
-	secs=$(echo "$res" | cut -d' ' -f3)
-	how=$(echo "$res" | cut -d' ' -f4)
-	secs=${secs:-0}
-	reason=$(reason_of "$lf")
-	case $how in
-	notbuilt) got=notbuilt ;;
-	exit) case $rc in 0) got=pass ;; 4) got=skip ;; *) got=fail ;; esac ;;
-	signal|timeout) got=fail ;;
-	*) got=missing ;;
-	esac
-	detail="exit $rc"
-	[ "$how" = notbuilt ] && detail="not built"
-	[ -z "$how" ] && detail="no result"
-	[ "$how" = timeout ] && detail="timed out after ${tmo} s"
-	[ "$how" = signal ] && detail="killed by signal $((rc - 128))"
-	case $got/$base in
-	notbuilt/*)
-		if [ "$kind" = ours ]; then
-			st=skip note="not built: not in this tree yet (our test; expected on base: $base: $why)"
+check "$scope" "KTAP check: the verdict on interleaved, missing, failed and dead runs" \
+	"$logs/ktap-selftest.log" python3 "$TOP/scripts/ktap-check.py" "$kunit" --selftest || fail
+
+repeat=${INKERNEL_REPEAT:-1}
+case $repeat in ''|*[!0-9]*|0) die "INKERNEL_REPEAT must be a positive number" ;; esac
+if [ "$repeat" -gt 1 ]; then
+	# The same image booted again and again: each run's files and
+	# results in $logs/repeat-$which/run-K, its verdict in summary.tsv.
+	rm -rf "$logs/repeat-$which"
+	mkdir -p "$logs/repeat-$which"
+	all_results=$RESULTS
+	bad_runs=0
+	run=1
+	while [ $run -le "$repeat" ]; do
+		rdir=$logs/repeat-$which/run-$run
+		mkdir -p "$rdir"
+		RESULTS=$rdir/results.tsv
+		t0=$(date +%s)
+		guest_run > "$rdir/run.log" 2>&1
+		nfail=$(awk -F'\t' '$3 == "FAIL"' "$RESULTS" | wc -l)
+		what=$(awk -F'\t' '$3 == "FAIL" { printf "%s%s", s, $2; s = "; " }' "$RESULTS" | cut -c1-300)
+		printf '%s\t%s\t%s\t%s\t%s\n' "$run" "$([ "$nfail" -eq 0 ] && echo pass || echo FAIL)" \
+			$(($(date +%s) - t0)) "$kunit_summary" "$what" >> "$logs/repeat-$which/summary.tsv"
+		if [ "$nfail" -eq 0 ]; then
+			msg "inkernel: run $run/$repeat: pass ($(($(date +%s) - t0)) s)"
+			rm -f "$rdir/console.raw"
 		else
-			st=FAIL note="listed but not built by this tree"
-		fi ;;
-	missing/*)	st=FAIL note="no result: the guest stopped before it (see boot)" ;;
-	pass/*)		st=pass note=""; [ "$base" != pass ] && note="base: $base" ;;
-	skip/skip)	st=skip note="${reason:-no reason printed}" ;;
-	skip/fail)	st=skip note="skips here, fails on base: $why" ;;
-	skip/*)		st=FAIL note="skipped, but passes on base: ${reason:-no reason printed}" ;;
-	fail/fail)	st=skip note="fails, also on base ($detail): $why" ;;
-	fail/*)		st=FAIL note="$detail: ${reason:-see the log}" ;;
-	esac
-	if [ "$which" = all ]; then
-		# The census: the plain result, and the reason it printed.
-		case $got in pass) st=pass ;; skip) st=skip ;; *) st=FAIL ;; esac
-		note="$detail; ${reason:-}"
-	fi
-	record "inkernel selftests" "$t" "$st" "${secs%.*}" "$lf" "$note"
-	case $st in pass) np=$((np + 1)) ;; skip) ns=$((ns + 1)) ;; FAIL) nf=$((nf + 1)); fail ;; esac
-	[ "$got" = notbuilt ] && nb=$((nb + 1))
-	[ "$st" = FAIL ] && echo "  FAIL: selftest $t: $note" | cut -c1-200
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$base" "$st" "$detail" "$secs" "$note" >> "$rows"
-done < "$out/selftest-plan"
-msg "inkernel: selftests: $np passed, $ns skipped, $nf failed ($nb not built)"
+			bad_runs=$((bad_runs + 1))
+			msg "inkernel: run $run/$repeat: FAIL: $what (kept: ${rdir#"$TOP"/})"
+		fi
+		run=$((run + 1))
+	done
+	RESULTS=$all_results
+	record "$scope" "$repeat boots of one image: every run passed" \
+		"$([ $bad_runs -eq 0 ] && echo pass || echo FAIL)" $(( $(date +%s) - t_start )) \
+		"$logs/repeat-$which/summary.tsv" "$bad_runs of $repeat runs failed"
+	msg "inkernel: $repeat runs, $bad_runs failed; ${logs#"$TOP"/}/repeat-$which/summary.tsv"
+	[ $bad_runs -eq 0 ]
+	exit
+fi
+
+rdir=$logs
+guest_run
+kept=
+if [ $failures -eq 0 ]; then
+	rm -f "$console.raw"
+else
+	kept="the raw console \`${console#"$TOP"/}.raw\`, the KUnit channel \`${channel#"$TOP"/}\` and each suite's results in \`${rdir#"$TOP"/}/kunit/\`"
+	msg "inkernel: kept for diagnosis: $kept"
+fi
 
 # --- The report section --------------------------------------------------
 total=$(( $(date +%s) - t_start ))
@@ -433,20 +530,21 @@ total=$(( $(date +%s) - t_start ))
 	echo "- guest: qemu-system-x86_64 -machine q35,accel=tcg -cpu EPYC,+svm,+npt -smp 2 -m 2G; run $boot_secs s; console \`${console#"$TOP"/}\`"
 	echo "- kvm_amd: \`${kvmline#@@inkernel kvm }\`"
 	echo "- taint after the selftests: ${tainted:-unknown} (bit 18, TAINT_TEST, is set by any KUnit suite and ignored)"
-	echo "- KUnit: $kunit_summary"
+	echo "- KUnit (each suite's debugfs results, copied by /init to a second serial port, against \`${suites#"$TOP"/}\`): $kunit_summary"
 	if [ "$which" = none ]; then
 		echo "- selftests: none (KUnit only)"
 	else
-		echo "- selftests: $np passed, $ns skipped, $nf failed ($nb not built); list \`testing/boot-selftests.txt\`"
+		echo "- selftests: $np passed, $ns skipped, $nf failed ($nb not built); list \`testing/boot-selftests.txt\`; programs from \`${stdir#"$TOP"/}\`"
 	fi
+	[ -n "$kept" ] && echo "- **failed**: kept for diagnosis: $kept"
 	echo "- time of this step: $total s, finished $(date -u '+%Y-%m-%d %H:%M UTC')"
-	if [ -s "$logs/kunit-cases.tsv" ]; then
+	if [ -s "$rdir/kunit-cases.tsv" ]; then
 		echo
 		echo "### KUnit cases"
 		echo
 		echo "| case | result | note |"
 		echo "|---|---|---|"
-		awk -F'\t' '{ printf "| %s | %s | %s |\n", $2, $1, $3 }' "$logs/kunit-cases.tsv"
+		awk -F'\t' '{ printf "| %s | %s | %s |\n", $2, $1, $3 }' "$rdir/kunit-cases.tsv"
 	fi
 	if [ "$which" != none ]; then
 		echo

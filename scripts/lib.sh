@@ -170,6 +170,20 @@ kmake()
 		KBUILD_BUILD_HOST=workbench -j"$JOBS" "$@"
 }
 
+# kselftests_build SRCDIR OUTDIR: the uapi headers and the KVM selftests of
+# a tree, in OUTDIR/kselftest/kvm.
+kselftests_build()
+{
+	kmake "$1" "$2" headers > /dev/null 2>&1 || { echo "make headers failed"; return 1; }
+	# The selftests' lib.mk sets CC := gcc and their Makefile drops
+	# make's command line, so kmake's "ccache gcc" does not reach them:
+	# Debian's ccache directory first in PATH does.
+	(
+		[ -d /usr/lib/ccache ] && PATH=/usr/lib/ccache:$PATH && export PATH
+		kmake "$1" "$2" kselftest-all TARGETS=kvm
+	)
+}
+
 # Git with the project's fixed identity and dates, for reproducible commits.
 pgit()
 {

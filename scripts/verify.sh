@@ -91,12 +91,6 @@ checkpatch_check()	# checkpatch_check PATCHFILE
 		{ echo "FAIL: no Signed-off-by: $PROJECT_NAME <$PROJECT_EMAIL>"; return 1; }
 }
 
-selftests_check()
-{
-	kmake "$wt" "$out/kvm-modules" headers > /dev/null 2>&1 || { echo "make headers failed"; return 1; }
-	kmake "$wt" "$out/kvm-modules" kselftest-all TARGETS=kvm 2>&1 || return 1
-}
-
 i=0
 while read -r commit patch; do
 	i=$((i + 1))
@@ -110,12 +104,23 @@ while read -r commit patch; do
 	files=$(git diff --name-only "$commit~1" "$commit")
 	msg "patch $i/$n: $p"
 
-	check "$p" "build: KVM modules (TDX, SEV, WERROR) through modpost" "$logs/$i-build-modules.log" \
-		clean_run kmake "$wt" "$out/kvm-modules" vmlinux modules || fail
-	# Through modpost too: a function declared for all configs but
-	# defined only with TDX or SEV compiles, and fails only at modpost.
-	check "$p" "build: KVM without TDX and SEV, through modpost" "$logs/$i-build-nocc.log" \
-		clean_run kmake "$wt" "$out/kvm-nocc" vmlinux modules || fail
+	# A patch that changes only tools/ and Documentation/ leaves the
+	# kernel as the previous patch (or the base) had it: that kernel was
+	# built and checked with that patch, so it is not built again.
+	if [ -n "$(echo "$files" | grep -v -E '^(tools|Documentation)/')" ]; then
+		check "$p" "build: KVM modules (TDX, SEV, WERROR) through modpost" "$logs/$i-build-modules.log" \
+			clean_run kmake "$wt" "$out/kvm-modules" vmlinux modules || fail
+		# Through modpost too: a function declared for all configs but
+		# defined only with TDX or SEV compiles, and fails only at modpost.
+		check "$p" "build: KVM without TDX and SEV, through modpost" "$logs/$i-build-nocc.log" \
+			clean_run kmake "$wt" "$out/kvm-nocc" vmlinux modules || fail
+	else
+		prev="patch $((i - 1))'s"
+		[ "$i" -eq 1 ] && prev="the base's"
+		record "$p" "build: both kernel configurations" skip 0 "" \
+			"not built: only tools/ and Documentation/ change, the kernel is $prev"
+		msg "$p: only tools/ and Documentation/: no kernel build (the kernel is $prev)"
+	fi
 
 	# W=1: the touched KVM .c files; all of KVM when a kernel header or
 	# a file of virt/kvm (built from arch/x86/kvm) changes.  Headers
@@ -154,8 +159,16 @@ while read -r commit patch; do
 	done
 	[ "$i" -eq "$n" ] && need_st=yes
 	if [ $need_st = yes ]; then
-		check "$p" "KVM selftests build, no warnings" "$logs/$i-selftests.log" \
-			clean_run selftests_check || fail
+		rm -f "$BUILD/state/selftests-$name.commit"
+		if check "$p" "KVM selftests build, no warnings" "$logs/$i-selftests.log" \
+			clean_run kselftests_build "$wt" "$out/kvm-modules"; then
+			# Which tree the selftests in $out/kvm-modules are of:
+			# inkernel.sh and host.sh reuse them for the same tools/
+			# and uapi headers.
+			echo "$commit" > "$BUILD/state/selftests-$name.commit"
+		else
+			fail
+		fi
 	fi
 done < "$BUILD/state/verify-applied"
 

@@ -23,8 +23,11 @@ msg "host: building the KVM selftests of the patched tree"
 sh "$TOP/scripts/kconfig.sh" "$wt" "$out" "$TOP/kernel/config/base.config" \
 	"$TOP/kernel/config/kvm-modules.config" || exit 1
 mkdir -p "$BUILD/logs"
+rm -f "$BUILD/state/selftests-$name.commit"
 kselftests_build "$wt" "$out" > "$BUILD/logs/host-selftests.log" 2>&1 ||
 	{ tail -n 20 "$BUILD/logs/host-selftests.log"; die "the selftests do not build"; }
+# The tree these selftests are of, as verify.sh records it.
+git -C "$wt" rev-parse HEAD > "$BUILD/state/selftests-$name.commit"
 msg "host: building the runner"
 cmake -S "$TOP/runner" -B "$BUILD/runner" -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null &&
 	cmake --build "$BUILD/runner" -j"$JOBS" > /dev/null || die "the runner does not build"

@@ -490,7 +490,7 @@ if [ "$repeat" -gt 1 ]; then
 			$(($(date +%s) - t0)) "$kunit_summary" "$what" >> "$logs/repeat-$which/summary.tsv"
 		if [ "$nfail" -eq 0 ]; then
 			msg "inkernel: run $run/$repeat: pass ($(($(date +%s) - t0)) s)"
-			rm -f "$rdir/console.raw"
+			rm -f "$console.raw"
 		else
 			bad_runs=$((bad_runs + 1))
 			msg "inkernel: run $run/$repeat: FAIL: $what (kept: ${rdir#"$TOP"/})"
@@ -502,7 +502,7 @@ if [ "$repeat" -gt 1 ]; then
 		"$([ $bad_runs -eq 0 ] && echo pass || echo FAIL)" $(( $(date +%s) - t_start )) \
 		"$logs/repeat-$which/summary.tsv" "$bad_runs of $repeat runs failed"
 	msg "inkernel: $repeat runs, $bad_runs failed; ${logs#"$TOP"/}/repeat-$which/summary.tsv"
-	[ $bad_runs -eq 0 ]
+	[ $bad_runs -eq 0 ] && [ $failures -eq 0 ]
 	exit
 fi
 

@@ -116,6 +116,8 @@ def split_channel(lines):
         if line.startswith('@@kunit-results-begin'):
             begun = True
         elif line.startswith('@@suite-begin '):
+            if cur is not None:
+                problems.append(f'{cur}: no end line')
             cur = line.split(None, 1)[1].strip()
             if cur in docs:
                 problems.append(f'{cur}: copied twice')
@@ -235,6 +237,8 @@ def selftest(kp, kprint):
         'kernel died before init': ([], {'a', 'b'}, died, 1),
         'channel cut mid-suite': (good[:5], {'a', 'b'}, [], 1),
         'lines lost in a suite': (good[:4] + good[5:], {'a', 'b'}, [], 1),
+        'end line lost before the next suite': (
+            [l for l in good if not l.startswith('@@suite-end a')], {'a', 'b'}, [], 1),
         'suite count differs': (channel(a, b, count=3), {'a', 'b'}, [], 1),
         'document that is not KTAP': (channel(('a', ['garbage'])), {'a'}, [], 1),
         'nothing listed, nothing ran': (channel(), None, [], NOTHING),

@@ -5,7 +5,7 @@
 # times, each run checked as make check checks it.
 #
 # usage: soak.sh [KUNIT_BOOTS [FULL_RUNS]]     (default 20 and 5)
-# env:   SOAK_HOGS=N    busy processes beside the runs (default: one per CPU);
+# env:   SOAK_HOGS=N    busy processes beside the runs (default 1, as CI has);
 #                       they take no build lock, so builds still wait for
 #                       nothing but the CPU
 #        SOAK_ONLY="7.3 6.12 full"   a subset of the three sets
@@ -21,7 +21,7 @@
 
 boots=${1:-20}
 full=${2:-5}
-hogs=${SOAK_HOGS:-$(nproc)}
+hogs=${SOAK_HOGS:-1}
 only=${SOAK_ONLY:-"7.3 6.12 full"}
 soak=$REPORT_DIR/soak.md
 work=$BUILD/soak
@@ -47,11 +47,11 @@ done
 msg "soak: $hogs busy process(es) beside the runs: $pids"
 
 bad=0
-set_summary()	# set_summary LABEL NAME WHICH: one line for the report
+set_summary()	# set_summary LABEL NAME WHICH RUNS: one line for the report
 {
 	local s=$BUILD/logs/$2/inkernel/repeat-$3/summary.tsv
-	if [ ! -r "$s" ]; then
-		echo "| $1 | 0 | - | the image was not built or booted: see $work/$2.log |" >> "$work/sets"
+	if [ ! -r "$s" ] || [ "$(wc -l < "$s")" -ne "$4" ]; then
+		echo "| $1 | not all | - | the image was not built, or runs are missing: see build/soak/ |" >> "$work/sets"
 		bad=1
 		return
 	fi
@@ -61,13 +61,15 @@ set_summary()	# set_summary LABEL NAME WHICH: one line for the report
 	awk -F'\t' '$2 != "pass"' "$s" | grep -q . && bad=1
 }
 
+# No summary of an earlier soak may stand for this one's.
+rm -rf "$BUILD"/logs/linux-7.3/inkernel/repeat-* "$BUILD"/logs/linux-6.12/inkernel/repeat-*
 for set in $only; do
 	case $set in
 	7.3)
 		msg "soak: linux-7.3 KUnit image, $boots boots"
 		INKERNEL_TESTS=none INKERNEL_REPEAT=$boots \
 			sh "$TOP/scripts/inkernel.sh" linux-7.3 > "$work/linux-7.3-kunit.log" 2>&1
-		set_summary "7.3 image, KUnit only" linux-7.3 none
+		set_summary "7.3 image, KUnit only" linux-7.3 none "$boots"
 		;;
 	6.12)
 		msg "soak: Debian 6.12 backport's KUnit image, $boots boots"
@@ -75,12 +77,12 @@ for set in $only; do
 		INKERNEL_SERIES=$dir INKERNEL_TESTING=$dir/testing INKERNEL_TESTS=none \
 		INKERNEL_CONFIG="$TOP/kernel/config/base.config $dir/config/inkernel.config" \
 		INKERNEL_REPEAT=$boots sh "$TOP/scripts/inkernel.sh" linux-6.12 > "$work/linux-6.12-kunit.log" 2>&1
-		set_summary "6.12 backport image, KUnit only" linux-6.12 none
+		set_summary "6.12 backport image, KUnit only" linux-6.12 none "$boots"
 		;;
 	full)
 		msg "soak: linux-7.3 boot test (KUnit and the selftest list), $full runs"
 		INKERNEL_REPEAT=$full sh "$TOP/scripts/inkernel.sh" linux-7.3 > "$work/linux-7.3-full.log" 2>&1
-		set_summary "7.3 image, KUnit and the boot test's selftests" linux-7.3 list
+		set_summary "7.3 image, KUnit and the boot test's selftests" linux-7.3 list "$full"
 		cat "$BUILD"/logs/linux-7.3/inkernel/repeat-list/run-*/selftest-results.txt > "$work/times" 2> /dev/null
 		;;
 	*) die "unknown set $set (7.3, 6.12, full)" ;;

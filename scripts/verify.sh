@@ -92,6 +92,7 @@ checkpatch_check()	# checkpatch_check PATCHFILE
 }
 
 i=0
+built=
 while read -r commit patch; do
 	i=$((i + 1))
 	[ -n "$PATCH" ] && [ "$PATCH" != "$i" ] && continue
@@ -101,13 +102,15 @@ while read -r commit patch; do
 		fail
 		continue
 	fi
-	files=$(git diff --name-only "$commit~1" "$commit")
+	files=$(git diff --no-renames --name-only "$commit~1" "$commit")
 	msg "patch $i/$n: $p"
 
-	# A patch that changes only tools/ and Documentation/ leaves the
-	# kernel as the previous patch (or the base) had it: that kernel was
-	# built and checked with that patch, so it is not built again.
-	if [ -n "$(echo "$files" | grep -v -E '^(tools|Documentation)/')" ]; then
+	# A patch that changes only tools/testing/ and Documentation/ leaves
+	# the kernel as the previous patch (or the base) had it: that kernel
+	# was built and checked with that patch, so it is not built again.
+	# (Other parts of tools/, objtool's sources, take part in the build.)
+	if [ -n "$(echo "$files" | grep -v -E '^(tools/testing|Documentation)/')" ]; then
+		built=$i
 		check "$p" "build: KVM modules (TDX, SEV, WERROR) through modpost" "$logs/$i-build-modules.log" \
 			clean_run kmake "$wt" "$out/kvm-modules" vmlinux modules || fail
 		# Through modpost too: a function declared for all configs but
@@ -115,11 +118,11 @@ while read -r commit patch; do
 		check "$p" "build: KVM without TDX and SEV, through modpost" "$logs/$i-build-nocc.log" \
 			clean_run kmake "$wt" "$out/kvm-nocc" vmlinux modules || fail
 	else
-		prev="patch $((i - 1))'s"
-		[ "$i" -eq 1 ] && prev="the base's"
+		prev="the base's"
+		[ -n "$built" ] && prev="patch $built's"
 		record "$p" "build: both kernel configurations" skip 0 "" \
-			"not built: only tools/ and Documentation/ change, the kernel is $prev"
-		msg "$p: only tools/ and Documentation/: no kernel build (the kernel is $prev)"
+			"not built: only tools/testing/ and Documentation/ change, the kernel is $prev"
+		msg "$p: only tools/testing/ and Documentation/: no kernel build (the kernel is $prev)"
 	fi
 
 	# W=1: the touched KVM .c files; all of KVM when a kernel header or
@@ -163,8 +166,8 @@ while read -r commit patch; do
 		if check "$p" "KVM selftests build, no warnings" "$logs/$i-selftests.log" \
 			clean_run kselftests_build "$wt" "$out/kvm-modules"; then
 			# Which tree the selftests in $out/kvm-modules are of:
-			# inkernel.sh and host.sh reuse them for the same tools/
-			# and uapi headers.
+			# inkernel.sh reuses them for the same tools/ and uapi
+			# headers (host.sh, building there too, records its own).
 			echo "$commit" > "$BUILD/state/selftests-$name.commit"
 		else
 			fail

@@ -60,10 +60,16 @@ void write_ktap_results(std::string& out, const std::vector<KtapResult>& rs, int
         std::string line = fmt::format("{}{} {}", ind, bad ? "not ok" : "ok", n);
         std::string desc = r.description;
         if (r.unterminated) desc += " (no result line)";
-        if (!desc.empty()) line += " " + ktap_escape(desc);
+        if (!desc.empty()) {
+            line += ' ';
+            line += ktap_escape(desc);
+        }
         if (r.directive != Directive::None) {
             line += fmt::format(" # {}", directive_name(r.directive));
-            if (!r.reason.empty()) line += " " + one_line(r.reason);
+            if (!r.reason.empty()) {
+                line += ' ';
+                line += one_line(r.reason);
+            }
         }
         out += line + "\n";
     }
@@ -153,7 +159,7 @@ std::string format_table(const RunReport& r) {
             for (const auto& n : o->notes) out += fmt::format("      note: {}\n", xml_safe(n));
         }
     }
-    out += "\n" + summary_line(summarize(r.outcomes), r.seconds) + "\n";
+    out += fmt::format("\n{}\n", summary_line(summarize(r.outcomes), r.seconds));
     return out;
 }
 

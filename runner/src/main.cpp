@@ -80,6 +80,7 @@ struct RunArgs {
     std::string junit, ktap, json;
     bool all = false;
     bool list = false;
+    bool allow_no_tests = false;
     bool quiet = false;
     std::string progress = "auto";
     std::vector<std::string> env;
@@ -106,15 +107,26 @@ int cmd_run(const RunArgs& a) {
         plan = kvmsr::plan_all_tests(*dir);
     else
         plan = kvmsr::plan_tests(*dir, a.tests);
-    if (plan.empty()) {
-        fmt::print(stderr, "kvm-selftest-runner: no tests found in {}\n", dir->base.string());
+    // A selection that finds nothing to run is an error (exit 2, before
+    // anything runs) unless asked for: otherwise a mistyped directory passes
+    // CI as a run of skips.
+    if (plan.empty() && !a.allow_no_tests) {
+        fmt::print(stderr, "kvm-selftest-runner: no test found in {}: {}\n", dir->base.string(),
+                   kvmsr::describe_no_tests(*dir));
+        fmt::print(stderr, "kvm-selftest-runner: (--allow-no-tests makes this a successful run of no tests)\n");
         return 2;
     }
-    if (a.tests.empty() && !a.all && kvmsr::default_plan_looks_empty(plan)) {
-        fmt::print(stderr,
-                   "kvm-selftest-runner: {} holds none of the default tests (e.g. x86/sev_smoke_test); "
-                   "give the KVM selftests build directory or a kselftest install directory\n",
-                   dir->base.string());
+    if (!plan.empty() && !a.allow_no_tests && kvmsr::nothing_to_run(plan)) {
+        if (a.tests.empty() && !a.all)
+            fmt::print(stderr,
+                       "kvm-selftest-runner: {} holds none of the default tests (e.g. x86/sev_smoke_test); "
+                       "give the KVM selftests build directory or a kselftest install directory\n",
+                       dir->base.string());
+        else
+            fmt::print(stderr, "kvm-selftest-runner: none of the {} selected test{} exists in {}\n", plan.size(),
+                       plan.size() == 1 ? "" : "s", dir->base.string());
+        for (const auto& t : plan) fmt::print(stderr, "  {}: {}\n", t.name, t.problem_text);
+        fmt::print(stderr, "kvm-selftest-runner: (--allow-no-tests reports them and runs nothing)\n");
         return 2;
     }
     if (a.list) {
@@ -213,6 +225,8 @@ int main(int argc, char** argv) {
     run->add_option("--json", ra.json, "Write a JSON report to FILE ('-' for stdout)");
     run->add_flag("--all", ra.all, "Run every test in the directory")->excludes(tests_opt);
     run->add_flag("--list", ra.list, "List the tests that would run, and stop");
+    run->add_flag("--allow-no-tests", ra.allow_no_tests,
+                  "Accept a selection that finds no test or only absent ones (default: exit 2)");
     run->add_option("--env", ra.env, "Add KEY=VALUE to the tests' clean environment (repeatable)")
         ->allow_extra_args(false)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)

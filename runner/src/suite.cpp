@@ -204,9 +204,47 @@ std::vector<PlannedTest> plan_all_tests(const TestDir& dir) {
         }
         std::sort(names.begin(), names.end());
     }
+    // No names must stay no tests: plan_tests() would fall back to the
+    // default set, and a mistyped directory would pass as six skips.
+    if (names.empty()) return {};
     std::vector<PlannedTest> plan = plan_tests(dir, names);
     for (auto& t : plan) t.origin = Origin::All;
     return plan;
+}
+
+std::string describe_no_tests(const TestDir& dir) {
+    std::string list = dir.install ? "its kselftest-list.txt lists no kvm tests and " : "";
+    std::size_t files = 0, scripts = 0, other_exec = 0;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(dir.base, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (it.depth() > 2) {
+            it.disable_recursion_pending();
+            continue;
+        }
+        if (!it->is_regular_file(ec)) continue;
+        ++files;
+        if (::access(it->path().c_str(), X_OK) != 0) continue;
+        std::ifstream f(it->path(), std::ios::binary);
+        char magic[2] = {};
+        f.read(magic, 2);
+        if (f.gcount() == 2 && magic[0] == '#' && magic[1] == '!') ++scripts;
+        else ++other_exec;
+    }
+    if (files == 0) return list + "it is empty";
+    std::string what = std::to_string(files) + (files == 1 ? " file" : " files");
+    if (scripts) what += ", " + std::to_string(scripts) + (scripts == 1 ? " executable script" : " executable scripts");
+    if (other_exec) what += ", " + std::to_string(other_exec) + " other executable" + (other_exec == 1 ? "" : "s");
+    return list + "it holds " + what + " and no ELF executable (--all runs the ELF programs of a KVM selftests build; "
+           "name scripts explicitly to run them)";
+}
+
+bool never_built(const PlannedTest& t) {
+    return t.problem == PlannedTest::Problem::NotBuilt || t.problem == PlannedTest::Problem::NotFound;
+}
+
+bool nothing_to_run(const std::vector<PlannedTest>& plan) {
+    return std::all_of(plan.begin(), plan.end(), never_built);
 }
 
 bool default_plan_looks_empty(const std::vector<PlannedTest>& plan) {

@@ -190,7 +190,7 @@ TEST(Cli, DefaultSetReportsOurTestsAsNotBuilt) {
 TEST(Cli, ExplicitlyListedMissingTestFails) {
     TempDir d;
     write_file(d / "x86/sev_smoke_test", "#!/bin/sh\nexit 0\n", 0755);
-    auto r = run_cli({"run", d.path().string(), "x86/snp_psc_test", "--progress", "never"});
+    auto r = run_cli({"run", d.path().string(), "x86/snp_psc_test", "x86/sev_smoke_test", "--progress", "never"});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.out.find("test program not found"), std::string::npos) << r.out;
 }

@@ -146,6 +146,27 @@ TEST(Plan, AllFindsElfExecutablesOnly) {
                                                "x86/sev_init2_tests", "x86/sev_smoke_test"}));
 }
 
+TEST(Plan, AllOnADirectoryWithoutProgramsIsEmptyNotTheDefaultSet) {
+    TempDir d;
+    write_file(d / "run.sh", "#!/bin/sh\n", 0755);
+    std::string err;
+    auto td = open_test_dir(d.path(), err);
+    ASSERT_TRUE(td);
+    EXPECT_TRUE(plan_all_tests(*td).empty());
+    EXPECT_NE(describe_no_tests(*td).find("1 executable script and no ELF"), std::string::npos)
+        << describe_no_tests(*td);
+}
+
+TEST(Plan, NothingToRunWhenEveryTestIsAbsent) {
+    TempDir d;
+    fake_build_dir(d.path());
+    std::string err;
+    auto td = open_test_dir(d.path(), err);
+    EXPECT_TRUE(nothing_to_run(plan_tests(*td, {"x86/nope", "x86/snp_psc_test"})));
+    EXPECT_FALSE(nothing_to_run(plan_tests(*td, {"x86/nope", "x86/sev_smoke_test"})));
+    EXPECT_FALSE(nothing_to_run(plan_tests(*td, {})));
+}
+
 TEST(Plan, WrongDirectoryLooksEmpty) {
     TempDir d;
     std::string err;

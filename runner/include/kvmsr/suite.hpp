@@ -45,8 +45,21 @@ struct PlannedTest {
 std::vector<PlannedTest> plan_tests(const TestDir& dir, const std::vector<std::string>& names);
 
 // Every test program in the directory (kselftest-list.txt for install trees,
-// else executable ELF files under the directory).
+// else executable ELF files under the directory).  Empty when there is none:
+// never the default set.
 std::vector<PlannedTest> plan_all_tests(const TestDir& dir);
+
+// Why plan_all_tests() found nothing, as a clause ("it is empty", "it holds
+// 3 files, 3 executable scripts and no ELF executable ...").
+std::string describe_no_tests(const TestDir& dir);
+
+// The test's program is absent (not built, not found).
+bool never_built(const PlannedTest& t);
+
+// True when no test of the plan can be started: every one is absent.  A run
+// of such a plan could only report skips and errors for programs that do not
+// exist, which is almost always a wrong directory or name.
+bool nothing_to_run(const std::vector<PlannedTest>& plan);
 
 // True when the default set found none of the upstream tests: almost
 // certainly the wrong directory.

@@ -229,6 +229,38 @@ Parsed classify_line(std::string_view b) {
     return p;
 }
 
+// Calls f(indent, body) for every line of text.
+template <typename F>
+void for_each_line(std::string_view text, F&& f) {
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t nl = text.find('\n', pos);
+        if (nl == std::string_view::npos) nl = text.size();
+        Line l = split_indent(text.substr(pos, nl - pos));
+        if (!f(l)) return;
+        pos = nl + 1;
+    }
+}
+
+bool has_version_line(std::string_view text) {
+    bool found = false;
+    for_each_line(text, [&](const Line& l) {
+        found = l.indent == 0 && (l.body.starts_with("KTAP version ") || l.body.starts_with("TAP version ")) &&
+                classify_line(l.body).kind == Kind::Version;
+        return !found;
+    });
+    return found;
+}
+
+bool has_top_level_plan(std::string_view text) {
+    bool found = false;
+    for_each_line(text, [&](const Line& l) {
+        found = l.indent == 0 && l.body.starts_with("1..") && classify_line(l.body).kind == Kind::Plan;
+        return !found;
+    });
+    return found;
+}
+
 struct Frame {
     std::size_t indent = 0;
     std::vector<KtapResult> results;
@@ -351,7 +383,12 @@ KtapDoc parse_ktap(std::string_view text) {
     std::vector<Frame> stack;
     stack.push_back(Frame{});
     std::string pending_name;
-    bool seen_header = false;
+    // A result line counts only inside a TAP document: after a version line,
+    // a plan or a "# Subtest:" line.  A test's free text that happens to start
+    // with "ok " or "not ok " ("not ok to use hugepages, skipping") is text.
+    // TAP without a version line but with a plan (even a trailing one, as
+    // TAP 13 allows) is a document from its first line.
+    bool seen_header = !has_version_line(text) && has_top_level_plan(text);
 
     // Closes the top frame; returns it.
     auto pop = [&]() {
@@ -400,10 +437,10 @@ KtapDoc parse_ktap(std::string_view text) {
         Line line = split_indent(raw);
         if (line.body.empty()) continue;
         Parsed p = classify_line(line.body);
-        // Indented TAP only counts inside a TAP document: before any header,
-        // plan or "# Subtest:", an indented "ok ..." is free text.
-        if (line.indent > 0 && !seen_header && p.kind != Kind::Text && p.kind != Kind::Diag &&
-            p.kind != Kind::Bail)
+        // Before any header, plan or "# Subtest:", an "ok ..." line (indented
+        // or not) is free text.
+        if (!seen_header && (p.kind == Kind::Result || (line.indent > 0 && p.kind != Kind::Text &&
+                                                        p.kind != Kind::Diag && p.kind != Kind::Bail)))
             p.kind = Kind::Text;
         if (p.kind == Kind::Version || p.kind == Kind::Plan || p.kind == Kind::SubtestName) seen_header = true;
         switch (p.kind) {

@@ -70,5 +70,33 @@ TEST(Issue17, P1_AllowNoTestsIsTheExplicitWayToRunNothing) {
     EXPECT_NE(s.out.find("6 skipped"), std::string::npos) << s.out;
 }
 
+// ---- 5. free text that starts like a result is text ------------------------
+
+TEST(Issue17, P5_FreeTextStartingWithNotOkIsNotAResult) {
+    TempDir d;
+    write_file(d / "hugepages_test",
+               "#!/bin/sh\necho 'Random seed: 0x1'\necho 'not ok to use hugepages, skipping'\n"
+               "echo 'ok, using 4K pages'\nexit 0\n",
+               0755);
+    auto r = run_cli({"run", d.path().string(), "hugepages_test", "--progress", "never", "--json",
+                      (d / "r.json").string()});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    json j = json::parse(read_file(d / "r.json"));
+    EXPECT_EQ(j["tests"][0]["status"], "PASS");
+    EXPECT_EQ(j["tests"][0]["ktap"]["present"], false);
+}
+
+TEST(Issue17, P5_ResultsInsideATapDocumentStillCount) {
+    TempDir d;
+    // The same text before the header stays text; after it, "not ok" fails.
+    write_file(d / "tap_test",
+               "#!/bin/sh\necho 'not ok to use hugepages'\necho 'TAP version 13'\necho '1..1'\n"
+               "echo 'not ok 1 real failure'\nexit 0\n",
+               0755);
+    auto r = run_cli({"run", d.path().string(), "tap_test", "--progress", "never"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find("TAP reports not ok real failure"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace kvmsr

@@ -115,6 +115,7 @@ std::vector<Outcome> run_tests(const std::vector<PlannedTest>& plan, const RunOp
                 spec.kill_grace = opt.kill_grace;
                 spec.output_cap = opt.output_cap;
                 spec.cancel = cancel;
+                spec.cgroup_root = opt.cgroup_root;
                 o = classify(t, run_process(spec));
             }
             progress.finished(o);
@@ -155,6 +156,9 @@ std::vector<Outcome> run_tests(const std::vector<PlannedTest>& plan, const RunOp
         ticker.join();
     }
     progress.close();
+    // Every supervisor has been waited for: any other child is an orphan a
+    // dead supervisor left to the runner (a child subreaper).
+    reap_strays();
 
     for (std::size_t i = 0; i < plan.size(); ++i)
         if (!have[i]) outcomes[i] = outcome_not_run(plan[i], "not run: the run was interrupted");

@@ -516,9 +516,13 @@ KtapDoc parse_ktap(std::string_view text) {
                 if (line.indent == 0) doc.totals = p.totals;
                 break;
             case Kind::Diag: {
-                Frame& top = stack.back();
-                if (line.indent >= top.indent && top.pending_diag.size() < kMaxDiagPerResult)
-                    top.pending_diag.push_back(std::move(p.text));
+                // A diagnostic belongs to the deepest open group it is not
+                // indented less than: "# why" before a parent's result line,
+                // after its subtests, is the parent's.
+                std::size_t k = stack.size() - 1;
+                while (k > 0 && stack[k].indent > line.indent) --k;
+                Frame& f = stack[k];
+                if (f.pending_diag.size() < kMaxDiagPerResult) f.pending_diag.push_back(std::move(p.text));
                 break;
             }
         }

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -16,9 +17,11 @@
 #include <nlohmann/json.hpp>
 
 #include "kvmsr/engine.hpp"
+#include "kvmsr/isolation.hpp"
 #include "kvmsr/probe.hpp"
 #include "kvmsr/report.hpp"
 #include "kvmsr/suite.hpp"
+#include "kvmsr/supervisor.hpp"
 
 #ifndef KVMSR_VERSION
 #define KVMSR_VERSION "0.0"
@@ -83,6 +86,7 @@ struct RunArgs {
     bool allow_no_tests = false;
     bool quiet = false;
     std::string progress = "auto";
+    std::string isolation = "auto";
     std::vector<std::string> env;
 };
 
@@ -136,6 +140,19 @@ int cmd_run(const RunArgs& a) {
         return 0;
     }
 
+    const kvmsr::IsolationMode mode = a.isolation == "cgroup"      ? kvmsr::IsolationMode::Cgroup
+                                      : a.isolation == "subreaper" ? kvmsr::IsolationMode::Subreaper
+                                                                   : kvmsr::IsolationMode::Auto;
+    auto iso = kvmsr::setup_isolation(mode, error);
+    if (!iso) {
+        fmt::print(stderr, "kvm-selftest-runner: {}\n", error);
+        return 2;
+    }
+    struct Teardown {
+        const kvmsr::Isolation& iso;
+        ~Teardown() { kvmsr::teardown_isolation(iso); }
+    } teardown{*iso};
+
     const bool human_to_stderr = a.junit == "-" || a.ktap == "-" || a.json == "-";
     std::FILE* human = human_to_stderr ? stderr : stdout;
 
@@ -146,6 +163,7 @@ int cmd_run(const RunArgs& a) {
     opt.kill_grace = std::chrono::milliseconds(static_cast<long long>(a.kill_grace * 1000));
     opt.output_cap = static_cast<std::size_t>(a.output_cap_mib * 1024 * 1024);
     opt.env_extra = a.env;
+    opt.cgroup_root = iso->cgroup_root;
     opt.quiet = a.quiet;
     opt.progress = human;
     opt.live = a.progress == "always" || (a.progress == "auto" && ::isatty(::fileno(human)));
@@ -158,11 +176,13 @@ int cmd_run(const RunArgs& a) {
     rep.hostname = uts.nodename;
     rep.kernel = uts.release;
     rep.jobs = a.jobs;
+    rep.isolation = iso->why;
 
     if (!a.quiet)
         fmt::print(human, "kvm-selftest-runner: {} test{} from {}{} (-j {}, timeout {:.0f}s)\n", plan.size(),
                    plan.size() == 1 ? "" : "s", dir->base.string(), dir->install ? " (kselftest install)" : "",
                    a.jobs, timeout_s);
+    if (!a.quiet) fmt::print(human, "isolation: {}\n", iso->why);
     std::fflush(human);
 
     const auto t0 = std::chrono::steady_clock::now();
@@ -193,6 +213,9 @@ int cmd_run(const RunArgs& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Each test runs below a supervisor, which is this program again.
+    if (argc > 1 && std::strcmp(argv[1], kvmsr::kSuperviseArg) == 0) return kvmsr::supervise_main(argc, argv);
+
     CLI::App app{"Probe KVM for TDX/SNP support and run KVM selftests with JUnit/KTAP/JSON reports",
                  "kvm-selftest-runner"};
     app.set_version_flag("--version", KVMSR_VERSION);
@@ -237,6 +260,11 @@ int main(int argc, char** argv) {
     run->add_flag("-q,--quiet", ra.quiet, "Only the summary line on the console");
     run->add_option("--progress", ra.progress, "Live progress line: auto (when a terminal), always, never")
         ->check(CLI::IsMember({"auto", "always", "never"}))
+        ->capture_default_str();
+    run->add_option("--isolation", ra.isolation,
+                    "How a test's processes are kept from outliving it: auto (a cgroup v2 per test where "
+                    "usable, else subreaper), cgroup (fail if not usable), subreaper")
+        ->check(CLI::IsMember({"auto", "cgroup", "subreaper"}))
         ->capture_default_str();
 
     try {

@@ -113,6 +113,16 @@ std::optional<std::string> tap_disagreement(const KtapDoc& k, bool truncated) {
     return std::nullopt;
 }
 
+// "2 processes of the test were still running after it ended: sleep (pid
+// 12), sh (pid 13); killed"
+std::string leftover_text(const ProcessResult& pr) {
+    const int n = pr.leftover_processes;
+    std::string names;
+    for (const auto& l : pr.leftovers) names += (names.empty() ? "" : ", ") + l;
+    return fmt::format("{} process{} of the test {} still running after it ended{}{}; killed", n, n == 1 ? "" : "es",
+                       n == 1 ? "was" : "were", names.empty() ? "" : ": ", names);
+}
+
 }  // namespace
 
 const char* status_name(Status s) {
@@ -153,6 +163,9 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
     o.err_bytes = pr.err_bytes;
     o.out = pr.out;
     o.err = pr.err;
+    o.isolation = pr.started ? pr.isolation : std::string();
+    o.leftover_processes = pr.leftover_processes;
+    o.leftovers = pr.leftovers;
     o.ktap = parse_ktap(pr.out);
     if (pr.exited) o.exit_code = pr.exit_code;
     if (pr.signaled) o.signal = pr.signal;
@@ -174,6 +187,10 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
         o.reason = fmt::format("killed by {} ({}){}", signal_name(pr.signal), pr.signal,
                                pr.core_dumped ? ", core dumped" : "");
         if (auto l = failure_line(pr.out, pr.err, 160); !l.empty()) o.reason += ": " + l;
+    } else if (!pr.exited && !pr.signaled) {
+        o.status = Status::Error;
+        o.reason = pr.supervisor_error.empty() ? std::string("the test's exit status could not be collected")
+                                               : pr.supervisor_error;
     } else if (pr.exited) {
         const int code = pr.exit_code;
         if (code == 0 || code == 4) {
@@ -181,9 +198,10 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
                 o.status = Status::Fail;
                 o.reason = fmt::format("exit code {} ({}) but {}", code, code == 0 ? "pass" : "skip", *d);
             } else if (pr.leftover_processes > 0) {
+                // Nothing a test starts may outlive it: a daemon it left is a
+                // failure, whatever the exit code says.
                 o.status = Status::Fail;
-                o.reason = fmt::format("exit code {} but {} process{} of the test were still running; killed",
-                                       code, pr.leftover_processes, pr.leftover_processes == 1 ? "" : "es");
+                o.reason = fmt::format("exit code {} but {}", code, leftover_text(pr));
             } else if (code == 0) {
                 o.status = Status::Pass;
             } else {
@@ -217,10 +235,15 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
                                       "the beginning and the end were kept",
                                       pr.out_bytes, pr.err_bytes));
     if (pr.leftover_processes > 0 && o.reason.find("still running") == std::string::npos)
-        o.notes.push_back(fmt::format("{} leftover process{} of the test's session killed",
-                                      pr.leftover_processes, pr.leftover_processes == 1 ? "" : "es"));
+        o.notes.push_back(leftover_text(pr));
+    if (pr.unkillable_processes > 0)
+        o.notes.push_back(fmt::format("{} of them did not die even after SIGKILL (uninterruptible sleep?)",
+                                      pr.unkillable_processes));
     if (pr.pipes_abandoned)
-        o.notes.push_back("a process outside the test's session kept its output open; stopped reading");
+        o.notes.push_back("the test's output stayed open after all its processes were killed "
+                          "(held by a process outside the test); stopped reading");
+    if (!pr.isolation_note.empty()) o.notes.push_back(pr.isolation_note);
+    if (!pr.supervisor_error.empty()) o.notes.push_back(pr.supervisor_error);
     if (k.malformed_lines > 0)
         o.notes.push_back(fmt::format("{} malformed TAP line{}", k.malformed_lines, k.malformed_lines == 1 ? "" : "s"));
     if (k.unterminated_groups > 0)

@@ -195,6 +195,7 @@ std::string to_junit(const RunReport& r) {
     prop("directory", r.directory);
     prop("kernel", r.kernel);
     prop("jobs", std::to_string(r.jobs));
+    if (!r.isolation.empty()) prop("isolation", r.isolation);
 
     for (const auto& o : r.outcomes) {
         auto tc = suite.append_child("testcase");
@@ -269,6 +270,7 @@ nlohmann::json to_json(const RunReport& r) {
     j["hostname"] = xml_safe(r.hostname);
     j["kernel"] = xml_safe(r.kernel);
     j["jobs"] = r.jobs;
+    j["isolation"] = r.isolation;
     j["summary"] = {{"total", s.total},     {"pass", s.pass},   {"skip", s.skip},
                     {"fail", s.fail},       {"timeout", s.timeout}, {"crash", s.crash},
                     {"error", s.error},     {"failures", s.failures()}};
@@ -288,6 +290,11 @@ nlohmann::json to_json(const RunReport& r) {
         t["exit_code"] = o.exit_code ? nlohmann::json(*o.exit_code) : nlohmann::json(nullptr);
         t["signal"] = o.signal ? nlohmann::json(*o.signal) : nlohmann::json(nullptr);
         t["duration_s"] = o.seconds;
+        t["isolation"] = o.isolation.empty() ? nlohmann::json(nullptr) : nlohmann::json(o.isolation);
+        t["leftover_processes"] = o.leftover_processes;
+        nlohmann::json left = nlohmann::json::array();
+        for (const auto& l : o.leftovers) left.push_back(xml_safe(l));
+        t["leftovers"] = left;
         t["truncated"] = o.truncated;
         t["stdout_bytes"] = o.out_bytes;
         t["stderr_bytes"] = o.err_bytes;

@@ -37,6 +37,17 @@ ProcessResult run_program(const std::string& path, const std::vector<std::string
 ProcessResult run_cli(const std::vector<std::string>& args,
                       std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// Starts the built kvm-selftest-runner without waiting for it, its stdout and
+// stderr to `log`; returns its pid.
+int spawn_cli(const std::vector<std::string>& args, const std::filesystem::path& log);
+
+// Waits until file `p` holds at least `n` numbers (pids); false on timeout.
+bool wait_for_pids(const std::filesystem::path& p, std::size_t n, std::chrono::milliseconds timeout);
+std::vector<long> read_pids(const std::filesystem::path& p);
+
+// True when every pid is gone (or a zombie) within `timeout`.
+bool all_gone(const std::vector<long>& pids, std::chrono::milliseconds timeout = std::chrono::seconds(2));
+
 // xmllint --noout --schema tests/data/junit.xsd FILE; returns its output
 // and sets ok when it exited 0.
 std::string validate_junit(const std::filesystem::path& xml, bool& ok);

@@ -2,9 +2,19 @@
 // built kvm-selftest-runner on fake tests generated here.  The test names
 // carry the point (P1 ... P7, then the features host teams asked for).
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
 
 #include <nlohmann/json.hpp>
+#include <pugixml.hpp>
 
+#include "kvmsr/isolation.hpp"
+#include "kvmsr/ktap.hpp"
 #include "test_helpers.hpp"
 
 namespace kvmsr {
@@ -68,6 +78,138 @@ TEST(Issue17, P1_AllowNoTestsIsTheExplicitWayToRunNothing) {
     auto s = run_cli({"run", d.path().string(), "--allow-no-tests", "--progress", "never"});
     EXPECT_EQ(s.exit_code, 0) << s.out << s.err;
     EXPECT_NE(s.out.find("6 skipped"), std::string::npos) << s.out;
+}
+
+// ---- 2. nothing a test starts outlives it ------------------------------------
+
+// Runs twice: --isolation cgroup (skipped where the host has no usable
+// cgroup v2) and --isolation subreaper (the fallback, forced).
+class P2 : public ::testing::TestWithParam<IsolationMode> {
+protected:
+    void SetUp() override {
+        if (GetParam() != IsolationMode::Cgroup) return;
+        std::string err;
+        auto iso = setup_isolation(IsolationMode::Cgroup, err);
+        if (!iso) GTEST_SKIP() << "no usable cgroup v2 on this host: " << err;
+        teardown_isolation(*iso);
+    }
+    std::string mode() const { return isolation_name(GetParam()); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Issue17, P2, ::testing::Values(IsolationMode::Cgroup, IsolationMode::Subreaper),
+                         [](const ::testing::TestParamInfo<IsolationMode>& i) {
+                             return std::string(isolation_name(i.param));
+                         });
+
+TEST_P(P2, DaemonThatEscapesMakesThePassingTestFailInEveryReport) {
+    TempDir d;
+    // Copies of the fake selftest; the name picks the mode: a double fork
+    // and setsid() with the output pipes kept open, and with them closed.
+    for (const char* t : {"open/daemon_test", "closed/daemon_closed_test"}) {
+        std::filesystem::create_directories((d / t).parent_path());
+        std::filesystem::copy_file(KVMSR_FAKE_SELFTEST, d / t);
+    }
+    auto r = run_cli({"run", d.path().string(), "open/daemon_test", "closed/daemon_closed_test", "--isolation",
+                      mode(), "--progress", "never", "--junit", (d / "j.xml").string(), "--ktap",
+                      (d / "k.ktap").string(), "--json", (d / "r.json").string()},
+                     60s);
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find("isolation: " + mode()), std::string::npos) << r.out;
+    // Console: both named with what was left.
+    EXPECT_NE(r.out.find("Failed (2):"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("open/daemon_test [FAIL]: exit code 0 but 1 process of the test was still running"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("closed/daemon_closed_test [FAIL]: exit code 0 but 1 process"), std::string::npos) << r.out;
+    // JSON
+    json j = json::parse(read_file(d / "r.json"));
+    for (const auto& t : j["tests"]) {
+        EXPECT_EQ(t["status"], "FAIL") << t["name"];
+        EXPECT_EQ(t["exit_code"], 0);
+        EXPECT_EQ(t["isolation"], mode());
+        EXPECT_EQ(t["leftover_processes"], 1);
+        ASSERT_EQ(t["leftovers"].size(), 1u);
+        EXPECT_NE(t["leftovers"][0].get<std::string>().find("daemon"), std::string::npos) << t["leftovers"];
+    }
+    // JUnit
+    pugi::xml_document doc;
+    ASSERT_TRUE(doc.load_file((d / "j.xml").c_str()));
+    int failures = 0;
+    for (auto tc : doc.child("testsuites").child("testsuite").children("testcase")) {
+        auto f = tc.child("failure");
+        ASSERT_TRUE(f) << tc.attribute("name").value();
+        EXPECT_NE(std::string(f.attribute("message").value()).find("still running after it ended"),
+                  std::string::npos);
+        ++failures;
+    }
+    EXPECT_EQ(failures, 2);
+    // KTAP
+    auto k = parse_ktap(read_file(d / "k.ktap"));
+    ASSERT_EQ(k.results.size(), 2u);
+    for (const auto& res : k.results) {
+        EXPECT_TRUE(res.failed());
+        bool said = false;
+        for (const auto& diag : res.diagnostics) said = said || diag.find("still running after it ended") != std::string::npos;
+        EXPECT_TRUE(said) << res.description;
+    }
+    // And the daemons are gone.
+    for (const char* dir : {"open", "closed"}) {
+        auto pids = testing::read_pids(d / dir / "pids");
+        EXPECT_EQ(pids.size(), 2u) << dir;
+        EXPECT_TRUE(testing::all_gone(pids)) << dir;
+    }
+}
+
+TEST_P(P2, SigkilledRunnerLeavesNoTestRunning) {
+    TempDir d;
+    // A test with a child, a grandchild in a session of its own and a
+    // harness-style child in a group of its own, all hanging.
+    write_file(d / "hang_test",
+               "#!/bin/sh\n"
+               "echo $$ >> pids\n"
+               "sleep 300 & echo $! >> pids\n"
+               "(setsid sleep 300 & echo $! >> pids)\n"
+               "exec sleep 300\n",
+               0755);
+    // The supervisors of a dead runner are re-parented: to this process, so
+    // that they can be reaped here (PID 1 of a container may not reap).
+    ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+    int runner = testing::spawn_cli({"run", d.path().string(), "hang_test", "--isolation", mode(), "--timeout", "600",
+                                     "--progress", "never"},
+                                    d / "runner.log");
+    ASSERT_TRUE(testing::wait_for_pids(d / "pids", 3, 20s)) << read_file(d / "runner.log");
+    auto pids = testing::read_pids(d / "pids");
+    ASSERT_EQ(::kill(runner, SIGKILL), 0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(runner, &status, 0), runner);
+    EXPECT_TRUE(WIFSIGNALED(status));
+    // Bounded: the supervisor notices within its poll interval and kills.
+    EXPECT_TRUE(testing::all_gone(pids, 10s)) << read_file(d / "runner.log");
+    // Reap the supervisor, which exits once its test is gone.
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    for (;;) {
+        pid_t w = ::waitpid(-1, &status, WNOHANG);
+        if (w < 0) break;  // no children left
+        if (std::chrono::steady_clock::now() >= until) {
+            ADD_FAILURE() << "a supervisor did not exit after its runner was killed";
+            break;
+        }
+        if (w == 0) std::this_thread::sleep_for(20ms);
+    }
+    if (GetParam() == IsolationMode::Cgroup) {
+        // Its cgroups are gone too.
+        std::ifstream cg("/proc/self/cgroup");
+        std::string text((std::istreambuf_iterator<char>(cg)), std::istreambuf_iterator<char>());
+        std::ifstream mi("/proc/self/mountinfo");
+        std::string mounts((std::istreambuf_iterator<char>(mi)), std::istreambuf_iterator<char>());
+        auto own = parse_unified_cgroup(text);
+        ASSERT_TRUE(own);
+        for (const auto& m : parse_cgroup2_mounts(mounts)) {
+            if (auto dir = cgroup_dir_on(m, *own)) {
+                EXPECT_FALSE(std::filesystem::exists(*dir + "/kvmsr-" + std::to_string(runner)));
+            }
+        }
+    }
 }
 
 // ---- 5. free text that starts like a result is text ------------------------

@@ -18,6 +18,7 @@ struct RunOptions {
     std::chrono::milliseconds kill_grace{2'000};
     std::size_t output_cap = 4u << 20;
     std::vector<std::string> env_extra;  // "KEY=VALUE" added to the clean environment
+    std::string cgroup_root;             // Isolation::cgroup_root; empty: subreaper only
     bool live = false;                   // redraw a status line (stdout is a terminal)
     bool quiet = false;                  // no progress output at all
     std::FILE* progress = stdout;

@@ -27,6 +27,9 @@ struct Outcome {
     double seconds = 0;
     bool ran = false;                  // a process was started
     bool truncated = false;
+    std::string isolation;             // "cgroup" or "subreaper" (tests that ran)
+    int leftover_processes = 0;        // still alive after the test ended; killed
+    std::vector<std::string> leftovers;  // "sleep (pid 1234)"
     std::size_t out_bytes = 0, err_bytes = 0;
     std::string out, err;              // captured (possibly truncated) text
     KtapDoc ktap;                      // parsed from stdout

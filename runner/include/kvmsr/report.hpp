@@ -18,6 +18,7 @@ struct RunReport {
     std::string hostname;
     std::string kernel;       // uname -r
     int jobs = 1;
+    std::string isolation;    // how tests were contained (Isolation::why)
     std::vector<Outcome> outcomes;
 };
 

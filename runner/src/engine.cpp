@@ -1,5 +1,7 @@
 #include "kvmsr/engine.hpp"
 
+#include "kvmsr/report.hpp"
+
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
@@ -29,18 +31,17 @@ public:
         running_.erase(o.name);
         ++done_;
         switch (o.status) {
-            case Status::Pass: ++pass_; break;
+            case Status::Pass:
+            case Status::Xfail: ++pass_; break;
             case Status::Skip: ++skip_; break;
             default: ++fail_; break;
         }
         if (opt_.quiet) return;
         clear_locked();
-        std::string line = fmt::format("[{}/{}] {:<7} {}", done_, total_, status_name(o.status), o.name);
+        std::string line =
+            fmt::format("[{}/{}] {:<7} {}", done_, total_, status_name(o.status), display_safe(o.name));
         if (o.ran) line += fmt::format(" ({:.2f}s)", o.seconds);
-        if (o.status != Status::Pass && !o.reason.empty()) {
-            std::string r = o.reason.size() > 120 ? o.reason.substr(0, 117) + "..." : o.reason;
-            line += ": " + r;
-        }
+        if (o.status != Status::Pass && !o.reason.empty()) line += ": " + clip_display(display_safe(o.reason), 120);
         std::fprintf(opt_.progress, "%s\n", line.c_str());
         redraw_locked();
         std::fflush(opt_.progress);
@@ -68,8 +69,8 @@ private:
         if (!opt_.live || opt_.quiet) return;
         double secs = std::chrono::duration<double>(Clock::now() - t0_).count();
         std::string names;
-        for (const auto& n : running_) names += (names.empty() ? "" : ", ") + n;
-        if (names.size() > 60) names = names.substr(0, 57) + "...";
+        for (const auto& n : running_) names += (names.empty() ? "" : ", ") + display_safe(n);
+        names = clip_display(names, 60);
         std::string line = fmt::format("[{}/{}] pass {} skip {} fail {} | {:.0f}s | running: {}", done_, total_,
                                        pass_, skip_, fail_, secs, names.empty() ? "-" : names);
         std::fprintf(opt_.progress, "\r\033[K%s", line.c_str());

@@ -99,11 +99,14 @@ int cmd_probe(const std::string& device, bool json) {
     return 0;
 }
 
+// Text from names, paths and tests goes to the terminal through this.
+std::string ds(const std::string& s) { return kvmsr::display_safe(s); }
+
 int cmd_run(const RunArgs& a) {
     std::string error;
     auto dir = kvmsr::open_test_dir(a.dir, error);
     if (!dir) {
-        fmt::print(stderr, "kvm-selftest-runner: {}\n", error);
+        fmt::print(stderr, "kvm-selftest-runner: {}\n", ds(error));
         return 2;
     }
     std::vector<kvmsr::PlannedTest> plan;
@@ -115,7 +118,7 @@ int cmd_run(const RunArgs& a) {
     // anything runs) unless asked for: otherwise a mistyped directory passes
     // CI as a run of skips.
     if (plan.empty() && !a.allow_no_tests) {
-        fmt::print(stderr, "kvm-selftest-runner: no test found in {}: {}\n", dir->base.string(),
+        fmt::print(stderr, "kvm-selftest-runner: no test found in {}: {}\n", ds(dir->base.string()),
                    kvmsr::describe_no_tests(*dir));
         fmt::print(stderr, "kvm-selftest-runner: (--allow-no-tests makes this a successful run of no tests)\n");
         return 2;
@@ -125,18 +128,18 @@ int cmd_run(const RunArgs& a) {
             fmt::print(stderr,
                        "kvm-selftest-runner: {} holds none of the default tests (e.g. x86/sev_smoke_test); "
                        "give the KVM selftests build directory or a kselftest install directory\n",
-                       dir->base.string());
+                       ds(dir->base.string()));
         else
             fmt::print(stderr, "kvm-selftest-runner: none of the {} selected test{} exists in {}\n", plan.size(),
-                       plan.size() == 1 ? "" : "s", dir->base.string());
-        for (const auto& t : plan) fmt::print(stderr, "  {}: {}\n", t.name, t.problem_text);
+                       plan.size() == 1 ? "" : "s", ds(dir->base.string()));
+        for (const auto& t : plan) fmt::print(stderr, "  {}: {}\n", ds(t.name), ds(t.problem_text));
         fmt::print(stderr, "kvm-selftest-runner: (--allow-no-tests reports them and runs nothing)\n");
         return 2;
     }
     if (a.list) {
         for (const auto& t : plan)
-            fmt::print("{}\t{}\n", t.name,
-                       t.problem == kvmsr::PlannedTest::Problem::None ? t.path.string() : t.problem_text);
+            fmt::print("{}\t{}\n", ds(t.name),
+                       ds(t.problem == kvmsr::PlannedTest::Problem::None ? t.path.string() : t.problem_text));
         return 0;
     }
 
@@ -145,7 +148,7 @@ int cmd_run(const RunArgs& a) {
                                                                    : kvmsr::IsolationMode::Auto;
     auto iso = kvmsr::setup_isolation(mode, error);
     if (!iso) {
-        fmt::print(stderr, "kvm-selftest-runner: {}\n", error);
+        fmt::print(stderr, "kvm-selftest-runner: {}\n", ds(error));
         return 2;
     }
     struct Teardown {
@@ -180,7 +183,7 @@ int cmd_run(const RunArgs& a) {
 
     if (!a.quiet)
         fmt::print(human, "kvm-selftest-runner: {} test{} from {}{} (-j {}, timeout {:.0f}s)\n", plan.size(),
-                   plan.size() == 1 ? "" : "s", dir->base.string(), dir->install ? " (kselftest install)" : "",
+                   plan.size() == 1 ? "" : "s", ds(dir->base.string()), dir->install ? " (kselftest install)" : "",
                    a.jobs, timeout_s);
     if (!a.quiet) fmt::print(human, "isolation: {}\n", iso->why);
     std::fflush(human);

@@ -91,7 +91,7 @@ std::optional<std::string> last_line(std::string_view text, std::size_t max,
 const char* exit_code_name(int code) {
     switch (code) {
         case 1: return "KSFT_FAIL";
-        case 2: return "KSFT_XFAIL";
+        case 2: return "KSFT_XFAIL";  // with leftovers only: else XFAIL
         case 3: return "KSFT_XPASS";
         case 254: return "KVM TEST_ASSERT";
         default: return nullptr;
@@ -123,11 +123,28 @@ std::string leftover_text(const ProcessResult& pr) {
                        n == 1 ? "was" : "were", names.empty() ? "" : ": ", names);
 }
 
+std::string seconds_text(std::chrono::milliseconds ms) {
+    if (ms.count() % 1000 == 0) return std::to_string(ms.count() / 1000);
+    return fmt::format("{:.1f}", static_cast<double>(ms.count()) / 1000.0);
+}
+
+std::optional<std::string> first_xfail_reason(const std::vector<KtapResult>& rs) {
+    for (const auto& r : rs) {
+        if (r.directive == Directive::Xfail) {
+            if (!r.reason.empty()) return r.reason;
+            if (!r.description.empty()) return r.description;
+        }
+        if (auto s = first_xfail_reason(r.subtests)) return s;
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 const char* status_name(Status s) {
     switch (s) {
         case Status::Pass: return "PASS";
+        case Status::Xfail: return "XFAIL";
         case Status::Skip: return "SKIP";
         case Status::Fail: return "FAIL";
         case Status::Timeout: return "TIMEOUT";
@@ -137,7 +154,7 @@ const char* status_name(Status s) {
     return "?";
 }
 
-bool is_failure(Status s) { return s != Status::Pass && s != Status::Skip; }
+bool is_failure(Status s) { return s != Status::Pass && s != Status::Skip && s != Status::Xfail; }
 
 std::string signal_name(int sig) {
     if (const char* abbrev = ::sigabbrev_np(sig)) return std::string("SIG") + abbrev;
@@ -158,6 +175,7 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
     o.path = test.path.string();
     o.ran = pr.started;
     o.seconds = std::chrono::duration<double>(pr.duration).count();
+    o.timeout_s = std::chrono::duration<double>(pr.timeout).count();
     o.truncated = pr.truncated;
     o.out_bytes = pr.out_bytes;
     o.err_bytes = pr.err_bytes;
@@ -179,7 +197,10 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
         o.reason = "interrupted: the runner was asked to stop; the test's session was killed";
     } else if (pr.timed_out) {
         o.status = Status::Timeout;
-        o.reason = fmt::format("timed out after {:.1f} s; the test and all processes of its session were killed", o.seconds);
+        // The timeout, not the time it took to kill the test (which adds the
+        // kill grace): "timed out after 3 s" for --timeout 3.
+        o.reason = fmt::format("timed out after {} s; the test and all its processes were killed",
+                               seconds_text(pr.timeout));
         if (pr.unkillable) o.reason += ", but the test did not die and was left behind";
         if (auto l = failure_line(pr.out, pr.err, 160); !l.empty()) o.notes.push_back("last output: " + l);
     } else if (pr.signaled) {
@@ -191,6 +212,14 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
         o.status = Status::Error;
         o.reason = pr.supervisor_error.empty() ? std::string("the test's exit status could not be collected")
                                                : pr.supervisor_error;
+    } else if (pr.exited && pr.exit_code == 2 && pr.leftover_processes == 0) {
+        // kselftest's KSFT_XFAIL: the test expected this failure.  Its TAP
+        // may well say "not ok"; that is what it expected.
+        o.status = Status::Xfail;
+        if (auto r = first_xfail_reason(k.results)) o.reason = *r;
+        else if (auto l = last_line(pr.out, 240)) o.reason = *l;
+        else if (auto l2 = last_line(pr.err, 240)) o.reason = *l2;
+        else o.reason = "exit code 2 (KSFT_XFAIL), no reason printed";
     } else if (pr.exited) {
         const int code = pr.exit_code;
         if (code == 0 || code == 4) {
@@ -216,6 +245,8 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
             o.status = Status::Fail;
             const char* cname = exit_code_name(code);
             std::string head = cname ? fmt::format("exit code {} ({})", code, cname) : fmt::format("exit code {}", code);
+            if (code == 3) head += ": the test passed where it expected to fail";
+            if (pr.leftover_processes > 0) head += " and " + leftover_text(pr);
             std::string detail;
             if (k.bailed_out) detail = "Bail out! " + k.bail_reason;
             else if (auto f = k.first_failure()) detail = *f;

@@ -152,6 +152,7 @@ std::atomic<unsigned> g_cgroup_seq{0};
 
 ProcessResult run_process(const ProcessSpec& spec) {
     ProcessResult res;
+    res.timeout = spec.timeout;
     const auto t0 = Clock::now();
 
     std::string cgroup;

@@ -10,29 +10,6 @@ namespace kvmsr {
 
 namespace {
 
-constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
-
-// Length of the valid UTF-8 sequence at s[i] that XML 1.0 allows, 0 if none.
-std::size_t xml_char_len(std::string_view s, std::size_t i) {
-    const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-    unsigned char c = b(i);
-    if (c < 0x80) return (c >= 0x20 || c == '\t' || c == '\n' || c == '\r') ? 1 : 0;
-    std::size_t n;
-    std::uint32_t cp;
-    if ((c & 0xE0) == 0xC0) { n = 2; cp = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { n = 3; cp = c & 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { n = 4; cp = c & 0x07; }
-    else return 0;
-    if (i + n > s.size()) return 0;
-    for (std::size_t k = 1; k < n; ++k) {
-        if ((b(i + k) & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (b(i + k) & 0x3F);
-    }
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000)) return 0;  // overlong
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF) return 0;
-    return n;
-}
-
 std::string one_line(std::string_view s) {
     std::string out;
     for (char c : s) out += (c == '\n' || c == '\r') ? ' ' : c;
@@ -77,6 +54,21 @@ void write_ktap_results(std::string& out, const std::vector<KtapResult>& rs, int
 
 std::string fmt_seconds(double s) { return fmt::format("{:.2f}s", s); }
 
+}  // namespace
+
+std::string clip_display(const std::string& s, std::size_t max) {
+    if (display_width(s) <= max) return s;
+    std::size_t keep = 0, chars = 0;
+    while (keep < s.size() && chars < max - 3) {
+        ++keep;
+        while (keep < s.size() && (static_cast<unsigned char>(s[keep]) & 0xC0) == 0x80) ++keep;
+        ++chars;
+    }
+    return s.substr(0, keep) + "...";
+}
+
+namespace {
+
 std::string classname_of(const std::string& name) {
     auto slash = name.rfind('/');
     if (slash == std::string::npos || name.front() == '/') return "kvm";
@@ -88,28 +80,13 @@ std::string classname_of(const std::string& name) {
 
 }  // namespace
 
-std::string xml_safe(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size();) {
-        std::size_t n = xml_char_len(s, i);
-        if (n == 0) {
-            out += kReplacement;
-            ++i;
-        } else {
-            out.append(s.substr(i, n));
-            i += n;
-        }
-    }
-    return out;
-}
-
 Summary summarize(const std::vector<Outcome>& outcomes) {
     Summary s;
     for (const auto& o : outcomes) {
         ++s.total;
         switch (o.status) {
             case Status::Pass: ++s.pass; break;
+            case Status::Xfail: ++s.xfail; break;
             case Status::Skip: ++s.skip; break;
             case Status::Fail: ++s.fail; break;
             case Status::Timeout: ++s.timeout; break;
@@ -121,27 +98,31 @@ Summary summarize(const std::vector<Outcome>& outcomes) {
 }
 
 std::string summary_line(const Summary& s, double seconds) {
-    return fmt::format("Summary: {} test{}: {} passed, {} skipped, {} failed ({} fail, {} timeout, {} crash, {} error) in {:.1f} s",
-                       s.total, s.total == 1 ? "" : "s", s.pass, s.skip, s.failures(), s.fail, s.timeout, s.crash,
-                       s.error, seconds);
+    return fmt::format("Summary: {} test{}: {} passed, {}{} skipped, {} failed ({} fail, {} timeout, {} crash, {} error) "
+                       "in {:.1f} s",
+                       s.total, s.total == 1 ? "" : "s", s.pass, s.xfail ? fmt::format("{} xfail, ", s.xfail) : "",
+                       s.skip, s.failures(), s.fail, s.timeout, s.crash, s.error, seconds);
 }
 
 std::string format_table(const RunReport& r) {
+    // Everything that came from a test (names, reasons, notes) is printed
+    // through display_safe(): no escape sequence, newline or invalid byte
+    // reaches the terminal.
     std::size_t w = 4;
-    for (const auto& o : r.outcomes) w = std::max(w, o.name.size());
+    for (const auto& o : r.outcomes) w = std::max(w, display_width(display_safe(o.name)));
     w = std::min<std::size_t>(w, 60);
     std::string out;
     out += fmt::format("{:<{}}  {:<7}  {:>9}  {}\n", "TEST", w, "RESULT", "DURATION", "DETAILS");
     out += fmt::format("{}\n", std::string(w + 2 + 7 + 2 + 9 + 2 + 7, '-'));
     for (const auto& o : r.outcomes) {
-        std::string detail = o.reason;
+        std::string detail = display_safe(o.reason);
         if (o.status == Status::Pass && o.ktap.has_tap() && !o.ktap.results.empty()) {
             auto c = o.ktap.leaf_counts();
             detail = fmt::format("TAP: {} ok, {} skip", c.pass + c.xfail + c.xpass, c.skip);
         }
-        if (detail.size() > 90) detail = detail.substr(0, 87) + "...";
-        out += fmt::format("{:<{}}  {:<7}  {:>9}  {}\n", o.name, w, status_name(o.status),
-                           o.ran ? fmt_seconds(o.seconds) : std::string("-"), xml_safe(detail));
+        detail = clip_display(detail, 90);
+        out += fmt::format("{:<{}}  {:<7}  {:>9}  {}\n", display_safe(o.name), w, status_name(o.status),
+                           o.ran ? fmt_seconds(o.seconds) : std::string("-"), detail);
     }
     std::vector<const Outcome*> skips, fails;
     for (const auto& o : r.outcomes) {
@@ -150,13 +131,14 @@ std::string format_table(const RunReport& r) {
     }
     if (!skips.empty()) {
         out += fmt::format("\nSkipped ({}):\n", skips.size());
-        for (const auto* o : skips) out += fmt::format("  {}: {}\n", o->name, xml_safe(o->reason));
+        for (const auto* o : skips) out += fmt::format("  {}: {}\n", display_safe(o->name), display_safe(o->reason));
     }
     if (!fails.empty()) {
         out += fmt::format("\nFailed ({}):\n", fails.size());
         for (const auto* o : fails) {
-            out += fmt::format("  {} [{}]: {}\n", o->name, status_name(o->status), xml_safe(o->reason));
-            for (const auto& n : o->notes) out += fmt::format("      note: {}\n", xml_safe(n));
+            out += fmt::format("  {} [{}]: {}\n", display_safe(o->name), status_name(o->status),
+                               display_safe(o->reason));
+            for (const auto& n : o->notes) out += fmt::format("      note: {}\n", display_safe(n));
         }
     }
     out += fmt::format("\n{}\n", summary_line(summarize(r.outcomes), r.seconds));
@@ -176,7 +158,7 @@ std::string to_junit(const RunReport& r) {
         n.append_attribute("tests") = s.total;
         n.append_attribute("failures") = s.fail + s.timeout + s.crash;
         n.append_attribute("errors") = s.error;
-        n.append_attribute("skipped") = s.skip;
+        n.append_attribute("skipped") = s.skip + s.xfail;
         n.append_attribute("time") = fmt::format("{:.3f}", r.seconds).c_str();
     };
     auto suites = doc.append_child("testsuites");
@@ -212,6 +194,13 @@ std::string to_junit(const RunReport& r) {
             case Status::Skip: {
                 auto sk = tc.append_child("skipped");
                 sk.append_attribute("message") = xml_safe(o.reason).c_str();
+                break;
+            }
+            case Status::Xfail: {
+                // JUnit has no expected failure; like pytest, a skip of type xfail.
+                auto sk = tc.append_child("skipped");
+                sk.append_attribute("type") = "xfail";
+                sk.append_attribute("message") = xml_safe("XFAIL: " + o.reason).c_str();
                 break;
             }
             case Status::Error: {
@@ -253,10 +242,11 @@ std::string to_ktap(const RunReport& r) {
             for (const auto& note : o.notes) out += "# note: " + one_line(xml_safe(note)) + "\n";
         std::string line = fmt::format("{} {} {}", bad ? "not ok" : "ok", n, ktap_escape(o.name));
         if (o.status == Status::Skip) line += " # SKIP " + one_line(xml_safe(o.reason));
+        if (o.status == Status::Xfail) line += " # XFAIL " + one_line(xml_safe(o.reason));
         out += line + "\n";
     }
-    out += fmt::format("# Totals: pass:{} fail:{} xfail:0 xpass:0 skip:{} error:{}\n", s.pass,
-                       s.fail + s.timeout + s.crash, s.skip, s.error);
+    out += fmt::format("# Totals: pass:{} fail:{} xfail:{} xpass:0 skip:{} error:{}\n", s.pass,
+                       s.fail + s.timeout + s.crash, s.xfail, s.skip, s.error);
     return out;
 }
 
@@ -271,7 +261,7 @@ nlohmann::json to_json(const RunReport& r) {
     j["kernel"] = xml_safe(r.kernel);
     j["jobs"] = r.jobs;
     j["isolation"] = r.isolation;
-    j["summary"] = {{"total", s.total},     {"pass", s.pass},   {"skip", s.skip},
+    j["summary"] = {{"total", s.total},     {"pass", s.pass},   {"xfail", s.xfail}, {"skip", s.skip},
                     {"fail", s.fail},       {"timeout", s.timeout}, {"crash", s.crash},
                     {"error", s.error},     {"failures", s.failures()}};
     j["success"] = s.failures() == 0;

@@ -15,6 +15,7 @@
 
 #include "kvmsr/isolation.hpp"
 #include "kvmsr/ktap.hpp"
+#include "kvmsr/text.hpp"
 #include "test_helpers.hpp"
 
 namespace kvmsr {
@@ -238,6 +239,89 @@ TEST(Issue17, P5_ResultsInsideATapDocumentStillCount) {
     auto r = run_cli({"run", d.path().string(), "tap_test", "--progress", "never"});
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
     EXPECT_NE(r.out.find("TAP reports not ok real failure"), std::string::npos) << r.out;
+}
+
+// ---- 7. XFAIL, the timeout message, the console -------------------------------
+
+TEST(Issue17, P7_ExitCode2IsXfailNotAFailure) {
+    TempDir d;
+    write_file(d / "xfail_test",
+               "#!/bin/sh\necho 'TAP version 13'\necho '1..1'\necho 'ok 1 # XFAIL erratum 1234 not fixed yet'\nexit 2\n",
+               0755);
+    write_file(d / "xpass_test", "#!/bin/sh\nexit 3\n", 0755);
+    auto r = run_cli({"run", d.path().string(), "xfail_test", "--progress", "never", "--json", (d / "r.json").string(),
+                      "--junit", (d / "j.xml").string()});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("[1/1] XFAIL   xfail_test"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("1 xfail"), std::string::npos) << r.out;
+    json j = json::parse(read_file(d / "r.json"));
+    EXPECT_EQ(j["tests"][0]["status"], "XFAIL");
+    EXPECT_EQ(j["tests"][0]["failed"], false);
+    EXPECT_EQ(j["tests"][0]["reason"], "erratum 1234 not fixed yet");
+    EXPECT_EQ(j["summary"]["xfail"], 1);
+    EXPECT_EQ(j["success"], true);
+    pugi::xml_document doc;
+    ASSERT_TRUE(doc.load_file((d / "j.xml").c_str()));
+    auto sk = doc.child("testsuites").child("testsuite").child("testcase").child("skipped");
+    ASSERT_TRUE(sk);
+    EXPECT_STREQ(sk.attribute("type").value(), "xfail");
+    bool ok = false;
+    auto msg = testing::validate_junit(d / "j.xml", ok);
+    EXPECT_TRUE(ok) << msg;
+    // Exit 3, KSFT_XPASS: it passed where it expected to fail.
+    auto x = run_cli({"run", d.path().string(), "xpass_test", "--progress", "never"});
+    EXPECT_EQ(x.exit_code, 1) << x.out;
+    EXPECT_NE(x.out.find("exit code 3 (KSFT_XPASS): the test passed where it expected to fail"), std::string::npos)
+        << x.out;
+}
+
+TEST(Issue17, P7_TimeoutMessageNamesTheTimeoutNotTheKillGrace) {
+    TempDir d;
+    write_file(d / "stubborn_test", "#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 0.1; done\n", 0755);
+    auto r = run_cli({"run", d.path().string(), "stubborn_test", "--timeout", "1", "--kill-grace", "1.5",
+                      "--progress", "never", "--json", (d / "r.json").string()});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    json j = json::parse(read_file(d / "r.json"));
+    EXPECT_EQ(j["tests"][0]["status"], "TIMEOUT");
+    const std::string reason = j["tests"][0]["reason"];
+    EXPECT_EQ(reason.rfind("timed out after 1 s;", 0), 0u) << reason;
+    EXPECT_GE(j["tests"][0]["duration_s"].get<double>(), 2.4);  // it took the grace too
+}
+
+// True when s is valid UTF-8 with no control character but newline and tab
+// (--list separates with a tab), once the runner's own redraws of its live
+// status line ("\r\033[K") are taken out.
+bool clean_terminal_text(std::string s) {
+    for (std::size_t at; (at = s.find("\r\033[K")) != std::string::npos;) s.erase(at, 4);
+    for (std::size_t i = 0; i < s.size();) {
+        std::uint32_t cp = 0;
+        std::size_t n = utf8_char(s, i, cp);
+        if (n == 0) return false;
+        if ((cp < 0x20 && cp != '\n' && cp != '\t') || cp == 0x7F || (cp >= 0x80 && cp < 0xA0)) return false;
+        i += n;
+    }
+    return true;
+}
+
+TEST(Issue17, P7_NamesAndOutputWithBadBytesDoNotReachTheConsole) {
+    TempDir d;
+    const std::string evil = "evil\n\x1b[2J\x07\xff_test";
+    write_file(d / evil,
+               "#!/bin/sh\nprintf 'TAP version 13\\n1..1\\nnot ok 1 \\033]0;pwned\\007 \\377\\376\\n'\n"
+               "printf '\\033[31mred\\000nul\\n' >&2\nexit 1\n",
+               0755);
+    for (const char* extra : {"--progress=never", "--progress=always", "-q"}) {
+        SCOPED_TRACE(extra);
+        auto r = run_cli({"run", d.path().string(), evil, extra});
+        EXPECT_EQ(r.exit_code, 1) << r.out;
+        EXPECT_TRUE(clean_terminal_text(r.out)) << r.out;
+        EXPECT_TRUE(clean_terminal_text(r.err)) << r.err;
+    }
+    auto r = run_cli({"run", d.path().string(), evil, "--progress=never"});
+    EXPECT_NE(r.out.find("evil\xEF\xBF\xBD"), std::string::npos) << r.out;  // U+FFFD for the newline
+    // The list of tests is printed the same way.
+    auto l = run_cli({"run", d.path().string(), evil, "--list"});
+    EXPECT_TRUE(clean_terminal_text(l.out)) << l.out;
 }
 
 }  // namespace

@@ -65,6 +65,7 @@ struct ProcessResult {
     bool core_dumped = false;
 
     bool timed_out = false;
+    std::chrono::milliseconds timeout{0};  // the spec's timeout (what "timed out" means)
     bool cancelled = false;
     bool unkillable = false;  // the test did not die after SIGKILL within the bound; not reaped
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "kvmsr/outcome.hpp"
+#include "kvmsr/text.hpp"
 
 namespace kvmsr {
 
@@ -23,7 +24,7 @@ struct RunReport {
 };
 
 struct Summary {
-    int total = 0, pass = 0, skip = 0, fail = 0, timeout = 0, crash = 0, error = 0;
+    int total = 0, pass = 0, xfail = 0, skip = 0, fail = 0, timeout = 0, crash = 0, error = 0;
     int failures() const { return fail + timeout + crash + error; }
 };
 Summary summarize(const std::vector<Outcome>& outcomes);
@@ -33,12 +34,11 @@ Summary summarize(const std::vector<Outcome>& outcomes);
 std::string format_table(const RunReport& r);
 std::string summary_line(const Summary& s, double seconds);
 
+// At most `max` code points of display text, "..." marking a cut.
+std::string clip_display(const std::string& s, std::size_t max);
+
 std::string to_junit(const RunReport& r);
 std::string to_ktap(const RunReport& r);
 nlohmann::json to_json(const RunReport& r);
-
-// Valid UTF-8 without the control characters XML 1.0 forbids; everything
-// else becomes U+FFFD.
-std::string xml_safe(std::string_view s);
 
 }  // namespace kvmsr

@@ -61,18 +61,25 @@ Line split_indent(std::string_view raw) {
     return l;
 }
 
-// Splits "description # DIRECTIVE reason" at the first unescaped '#' that
-// introduces a known directive.
+// Splits "description # DIRECTIVE data" at the first unescaped '#': the
+// description ends there (KTAP allows no '#' in it; TAP 13 escapes one as
+// "\#").  What follows is a directive keyword with its data, or data alone
+// ("ok 5 check # rcode=0").
 void split_directive(std::string_view rest, KtapResult& r) {
-    std::size_t pos = 0;
-    while (pos < rest.size()) {
-        std::size_t hash = rest.find('#', pos);
-        if (hash == std::string_view::npos) break;
-        if (hash > 0 && rest[hash - 1] == '\\') {
-            pos = hash + 1;
+    std::size_t hash = std::string_view::npos;
+    for (std::size_t pos = 0; pos < rest.size(); ++pos) {
+        if (rest[pos] == '\\' && pos + 1 < rest.size()) {
+            ++pos;  // an escaped character, "\#" or "\\"
             continue;
         }
+        if (rest[pos] == '#') {
+            hash = pos;
+            break;
+        }
+    }
+    if (hash != std::string_view::npos) {
         std::string_view after = trim(rest.substr(hash + 1));
+        rest = rest.substr(0, hash);
         struct Kw {
             std::string_view word;
             Directive d;
@@ -81,8 +88,9 @@ void split_directive(std::string_view rest, KtapResult& r) {
         static constexpr Kw kws[] = {
             {"skip", Directive::Skip, true},   {"todo", Directive::Todo, false},
             {"xfail", Directive::Xfail, false}, {"xpass", Directive::Xpass, false},
-            {"error", Directive::Error, false},
+            {"error", Directive::Error, false}, {"timeout", Directive::Timeout, false},
         };
+        std::string_view data = after;
         for (const auto& kw : kws) {
             if (!starts_with_icase(after, kw.word)) continue;
             std::size_t wend = kw.word.size();
@@ -93,17 +101,14 @@ void split_directive(std::string_view rest, KtapResult& r) {
                 continue;
             }
             r.directive = kw.d;
-            std::string_view reason = trim(after.substr(wend));
-            if (reason.starts_with(":")) reason = trim(reason.substr(1));
-            if (reason.starts_with("- ")) reason.remove_prefix(2);
-            else if (reason == "-") reason = {};
-            r.reason = std::string(trim(reason));
-            rest = rest.substr(0, hash);
-            goto done;
+            data = trim(after.substr(wend));
+            if (data.starts_with(":")) data = trim(data.substr(1));
+            if (data.starts_with("- ")) data.remove_prefix(2);
+            else if (data == "-") data = {};
+            break;
         }
-        pos = hash + 1;
+        r.reason = std::string(trim(data));
     }
-done:
     std::string_view desc = trim(rest);
     if (desc.starts_with("- ")) desc.remove_prefix(2);
     else if (desc == "-") desc = {};
@@ -280,6 +285,7 @@ void tally(const KtapResult& r, KtapCounts& c) {
         case Directive::Xfail: ++c.xfail; break;
         case Directive::Xpass: ++c.xpass; break;
         case Directive::Error: ++c.error; break;
+        case Directive::Timeout: ++c.fail; break;
         case Directive::None:
             if (r.ok) ++c.pass; else ++c.fail;
             break;
@@ -309,6 +315,7 @@ std::optional<std::string> find_failure(const std::vector<KtapResult>& rs, const
         std::string msg = "not ok " + where;
         if (r.directive == Directive::Error) msg += " (error" + (r.reason.empty() ? std::string() : ": " + r.reason) + ")";
         else if (r.unterminated) msg += " (no result line: output ended inside this subtest)";
+        else if (r.directive == Directive::None && !r.reason.empty()) msg += " (" + r.reason + ")";
         return msg;
     }
     return std::nullopt;
@@ -334,14 +341,15 @@ std::string_view directive_name(Directive d) {
         case Directive::Todo: return "TODO";
         case Directive::Xfail: return "XFAIL";
         case Directive::Xpass: return "XPASS";
-        case Directive::Error: return "error";
+        case Directive::Error: return "ERROR";
+        case Directive::Timeout: return "TIMEOUT";
     }
     return "";
 }
 
 bool KtapResult::failed() const {
     if (unterminated) return true;
-    if (directive == Directive::Error) return true;
+    if (directive == Directive::Error || directive == Directive::Timeout) return true;
     if (directive == Directive::Skip || directive == Directive::Todo) return false;
     return !ok;
 }

@@ -109,6 +109,7 @@ std::optional<std::string> tap_disagreement(const KtapDoc& k, bool truncated) {
         long n = static_cast<long>(k.results.size());
         if (n < *k.plan)
             return fmt::format("TAP plan 1..{} but only {} result{}", *k.plan, n, n == 1 ? "" : "s");
+        if (n > *k.plan) return fmt::format("TAP plan 1..{} but {} results", *k.plan, n);
     }
     return std::nullopt;
 }

@@ -10,45 +10,119 @@ namespace kvmsr {
 
 namespace {
 
-std::string one_line(std::string_view s) {
-    std::string out;
-    for (char c : s) out += (c == '\n' || c == '\r') ? ' ' : c;
-    return out;
-}
+// ---- KTAP (Documentation/dev-tools/ktap.rst) ---------------------------------
 
-std::string ktap_escape(std::string_view s) {
+// A name or description on a KTAP result line: one line of printable UTF-8
+// (display_safe), no '#' (KTAP allows none in a description), no trailing
+// blank.  '#', '%' and a leading '-' (which parsers strip as TAP's "- "
+// separator) are written as %23, %25 and %2D.
+std::string ktap_name(std::string_view s) {
+    std::string safe = display_safe(s);
+    while (!safe.empty() && safe.back() == ' ') safe.pop_back();
     std::string out;
-    for (char c : one_line(s)) {
-        if (c == '#' || c == '\\') out += '\\';
-        out += c;
+    out.reserve(safe.size());
+    for (std::size_t i = 0; i < safe.size(); ++i) {
+        const char c = safe[i];
+        if (c == '#') out += "%23";
+        else if (c == '%') out += "%25";
+        else if (c == '-' && i == 0) out += "%2D";
+        else out += c;
     }
     return out;
 }
 
-void write_ktap_results(std::string& out, const std::vector<KtapResult>& rs, int depth) {
-    const std::string ind(static_cast<std::size_t>(depth) * 4, ' ');
-    out += ind + "KTAP version 1\n";
-    out += fmt::format("{}1..{}\n", ind, rs.size());
+// A diagnostic line "# text".  Text that would read as a "# Subtest:" header
+// is put in parentheses.
+std::string ktap_diag(const std::string& indent, std::string_view text) {
+    std::string t = display_safe(text);
+    if (t.starts_with("Subtest:")) t = "(" + t + ")";
+    return indent + "# " + t + "\n";
+}
+
+// The data after a directive: one line, printable.
+std::string ktap_data(std::string_view text) { return display_safe(text); }
+
+// How a result reads in KTAP: its own ok / not ok (a nested "not ok ... #
+// TODO" stays "not ok"), its directive and data.
+std::string ktap_result_line(const std::string& indent, bool ok, long number, const std::string& name,
+                             std::string_view directive, std::string_view data) {
+    std::string line = indent;
+    line += ok ? "ok " : "not ok ";
+    line += std::to_string(number);
+    if (!name.empty()) {
+        line += ' ';
+        line += name;
+    }
+    if (!directive.empty() || !data.empty()) {
+        line += " #";
+        if (!directive.empty()) {
+            line += ' ';
+            line += directive;
+        }
+        if (!data.empty()) {
+            line += ' ';
+            line += ktap_data(data);
+        }
+    }
+    return line + "\n";
+}
+
+// The test's own results, as it gave them: its ok / not ok, directives,
+// descriptions, diagnostics and its own plan, even a wrong one.  Results
+// beyond its plan would be read as the next test's, so they are written as
+// diagnostic lines.  Results are numbered 1, 2, ... as KTAP requires.
+void write_own_results(std::string& out, const std::vector<KtapResult>& rs, std::optional<long> plan,
+                       std::size_t depth) {
+    const std::string ind(depth * 2, ' ');
+    if (plan) out += fmt::format("{}1..{}\n", ind, *plan);
     long n = 0;
     for (const auto& r : rs) {
         ++n;
-        if (!r.subtests.empty()) write_ktap_results(out, r.subtests, depth + 1);
-        const bool bad = r.failed();
-        std::string line = fmt::format("{}{} {}", ind, bad ? "not ok" : "ok", n);
-        std::string desc = r.description;
-        if (r.unterminated) desc += " (no result line)";
-        if (!desc.empty()) {
-            line += ' ';
-            line += ktap_escape(desc);
+        std::string name = ktap_name(r.description);
+        if (r.unterminated) name += " (no result line)";
+        const bool ok = r.ok && !r.unterminated;
+        std::string_view dir = directive_name(r.directive);
+        if (plan && n > *plan) {
+            out += ktap_diag(ind, fmt::format("beyond the plan 1..{}: {} {} {}{}{}", *plan, ok ? "ok" : "not ok",
+                                              r.number ? *r.number : n, name, dir.empty() ? "" : " # ",
+                                              dir.empty() ? std::string() : std::string(dir) + " " + r.reason));
+            continue;
         }
-        if (r.directive != Directive::None) {
-            line += fmt::format(" # {}", directive_name(r.directive));
-            if (!r.reason.empty()) {
-                line += ' ';
-                line += one_line(r.reason);
-            }
+        if (!r.subtests.empty()) {
+            const std::string sub(ind + "  ");
+            out += sub + "KTAP version 1\n";
+            // A group without a plan ends where a result line carries its
+            // name: a group needs one.
+            if (name.empty() && !r.subtest_plan) name = fmt::format("subtest {}", n);
+            if (!name.empty()) out += sub + "# Subtest: " + name + "\n";
+            write_own_results(out, r.subtests, r.subtest_plan, depth + 1);
         }
-        out += line + "\n";
+        for (const auto& d : r.diagnostics) out += ktap_diag(ind, d);
+        out += ktap_result_line(ind, ok, n, name, dir, r.reason);
+    }
+}
+
+// True when kunit_parser would count something other than skips in these
+// results: a leaf without SKIP, an unterminated group, or fewer results
+// than a plan (counted as crashed).
+bool counts_beyond_skips(const std::vector<KtapResult>& rs, std::optional<long> plan) {
+    if (plan && static_cast<long>(rs.size()) < *plan) return true;
+    for (const auto& r : rs) {
+        if (r.unterminated) return true;
+        if (r.subtests.empty() ? r.directive != Directive::Skip : counts_beyond_skips(r.subtests, r.subtest_plan))
+            return true;
+    }
+    return false;
+}
+
+void write_as_diagnostics(std::string& out, const std::vector<KtapResult>& rs, const std::string& indent) {
+    for (const auto& r : rs) {
+        std::string_view dir = directive_name(r.directive);
+        std::string desc = ktap_name(r.description);
+        out += ktap_diag(indent, fmt::format("its TAP: {}{}{}{}{}", r.ok ? "ok" : "not ok", desc.empty() ? "" : " ",
+                                             desc, dir.empty() ? "" : " # ",
+                                             dir.empty() ? std::string() : std::string(dir) + " " + r.reason));
+        write_as_diagnostics(out, r.subtests, indent + "  ");
     }
 }
 
@@ -226,24 +300,53 @@ std::string to_junit(const RunReport& r) {
     return os.str();
 }
 
+// The KTAP summary.  Each test is one result; its category maps to KTAP as
+// README.md's table says, and the test's own TAP results are nested below
+// it.
 std::string to_ktap(const RunReport& r) {
     const Summary s = summarize(r.outcomes);
     std::string out = "KTAP version 1\n";
-    out += fmt::format("# kvm-selftest-runner: {} (kernel {}, {})\n", one_line(r.directory), one_line(r.kernel),
-                       r.started);
+    out += ktap_diag("", fmt::format("kvm-selftest-runner: {} (kernel {}, {})", r.directory, r.kernel, r.started));
     out += fmt::format("1..{}\n", r.outcomes.size());
-    int n = 0;
+    long n = 0;
     for (const auto& o : r.outcomes) {
         ++n;
-        if (!o.ktap.results.empty()) write_ktap_results(out, o.ktap.results, 1);
+        const std::string name = ktap_name(o.name);
         const bool bad = is_failure(o.status);
-        if (bad && !o.reason.empty()) out += "# " + one_line(xml_safe(o.reason)) + "\n";
-        if (bad)
-            for (const auto& note : o.notes) out += "# note: " + one_line(xml_safe(note)) + "\n";
-        std::string line = fmt::format("{} {} {}", bad ? "not ok" : "ok", n, ktap_escape(o.name));
-        if (o.status == Status::Skip) line += " # SKIP " + one_line(xml_safe(o.reason));
-        if (o.status == Status::Xfail) line += " # XFAIL " + one_line(xml_safe(o.reason));
-        out += line + "\n";
+        const auto& own = o.ktap.results;
+        // A failed test whose own results are all skips would be counted by
+        // kunit_parser as skipped (it counts a parent through its
+        // subtests): those results become diagnostics, the test one failure.
+        const bool nest = !own.empty() && (!bad || counts_beyond_skips(own, o.ktap.plan));
+        if (nest) {
+            out += "  KTAP version 1\n";
+            out += "  # Subtest: " + name + "\n";
+            write_own_results(out, own, o.ktap.plan_skip ? std::nullopt : o.ktap.plan, 1);
+            if (o.ktap.bailed_out) out += ktap_diag("  ", "Bail out! " + o.ktap.bail_reason);
+        } else if (!own.empty()) {
+            write_as_diagnostics(out, own, "");
+        }
+        if (bad && !o.reason.empty()) out += ktap_diag("", o.reason);
+        for (const auto& note : o.notes) out += ktap_diag("", "note: " + note);
+        std::string_view dir;
+        std::string data;
+        switch (o.status) {
+            case Status::Pass: break;
+            case Status::Xfail: dir = "XFAIL"; data = o.reason; break;
+            case Status::Skip: dir = "SKIP"; data = o.reason; break;
+            case Status::Fail:
+                if (o.exit_code) data = fmt::format("exit={}", *o.exit_code);
+                break;
+            case Status::Crash:
+                if (o.signal) data = fmt::format("signal={}", signal_name(*o.signal));
+                break;
+            case Status::Timeout:
+                dir = "TIMEOUT";
+                data = fmt::format("{:g} seconds", o.timeout_s);
+                break;
+            case Status::Error: dir = "ERROR"; data = o.reason; break;
+        }
+        out += ktap_result_line("", !bad, n, name, dir, data);
     }
     out += fmt::format("# Totals: pass:{} fail:{} xfail:{} xpass:0 skip:{} error:{}\n", s.pass,
                        s.fail + s.timeout + s.crash, s.xfail, s.skip, s.error);

@@ -147,6 +147,7 @@ TEST(Cli, BadInputsGiveFailedResultsNotHangsOrCrashes) {
     auto msg = testing::validate_junit(out / "junit.xml", ok);
     EXPECT_TRUE(ok) << msg;
 
+    testing::keep_ktap("Cli.BadInputsGiveFailedResultsNotHangsOrCrashes", read_file(out / "summary.ktap"));
     auto k = parse_ktap(read_file(out / "summary.ktap"));
     EXPECT_EQ(k.plan, static_cast<long>(names.size()));
     EXPECT_EQ(k.results.size(), names.size());

@@ -122,6 +122,15 @@ bool all_gone(const std::vector<long>& pids, std::chrono::milliseconds timeout) 
     }
 }
 
+void keep_ktap(const std::string& name, const std::string& ktap, const std::string& expect) {
+    const char* env = std::getenv("KVMSR_KTAP_ARTIFACTS");
+    fs::path dir = env && *env ? fs::path(env) : fs::path(KVMSR_KTAP_ARTIFACTS_DIR);
+    fs::create_directories(dir);
+    write_file(dir / (name + ".ktap"), ktap);
+    if (!expect.empty()) write_file(dir / (name + ".expect"), expect);
+    else fs::remove(dir / (name + ".expect"));
+}
+
 std::string validate_junit(const fs::path& xml, bool& ok) {
     auto r = run_program(KVMSR_XMLLINT, {"--noout", "--schema", data_path("junit.xsd"), xml.string()},
                          std::chrono::seconds(60));

@@ -9,6 +9,9 @@
 
 #include <fstream>
 #include <map>
+#include <sstream>
+
+#include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 #include <pugixml.hpp>
@@ -27,6 +30,21 @@ using testing::read_file;
 using testing::run_cli;
 using testing::TempDir;
 using testing::write_file;
+
+// True when s is valid UTF-8 with no control character but newline and tab
+// (--list separates with a tab), once the runner's own redraws of its live
+// status line ("\r\033[K") are taken out.
+bool clean_terminal_text(std::string s) {
+    for (std::size_t at; (at = s.find("\r\033[K")) != std::string::npos;) s.erase(at, 4);
+    for (std::size_t i = 0; i < s.size();) {
+        std::uint32_t cp = 0;
+        std::size_t n = utf8_char(s, i, cp);
+        if (n == 0) return false;
+        if ((cp < 0x20 && cp != '\n' && cp != '\t') || cp == 0x7F || (cp >= 0x80 && cp < 0xA0)) return false;
+        i += n;
+    }
+    return true;
+}
 
 // ---- 1. a mistyped directory must not pass ---------------------------------
 
@@ -145,6 +163,7 @@ TEST_P(P2, DaemonThatEscapesMakesThePassingTestFailInEveryReport) {
     }
     EXPECT_EQ(failures, 2);
     // KTAP
+    testing::keep_ktap("Issue17.P2_daemon_" + mode(), read_file(d / "k.ktap"));
     auto k = parse_ktap(read_file(d / "k.ktap"));
     ASSERT_EQ(k.results.size(), 2u);
     for (const auto& res : k.results) {
@@ -211,6 +230,140 @@ TEST_P(P2, SigkilledRunnerLeavesNoTestRunning) {
             }
         }
     }
+}
+
+// ---- 3. KTAP that the kernel's tools read -------------------------------------
+
+// One fake test per KTAP mapping case (README.md "KTAP"), with what the
+// kernel's kunit_parser.py (Linux 7.3) must count for it: scripts/
+// runner-ktap-check.sh compares in make check.
+struct KtapCase {
+    const char* name;
+    const char* script;  // body of a /bin/sh script; empty: a copy of the fake selftest
+    int passed, failed, crashed, skipped, errors;
+};
+
+const KtapCase kKtapCases[] = {
+    {"pass_test", "exit 0", 1, 0, 0, 0, 0},
+    {"tap_pass_test", "printf 'TAP version 13\\n1..2\\nok 1 a\\nok 2 b # SKIP no b here\\n'", 1, 0, 0, 1, 0},
+    // TAP: a TODO result does not fail, nor does the runner; KTAP does not
+    // know TODO, kunit_parser counts the "not ok".
+    {"todo_test", "printf 'TAP version 13\\n1..2\\nok 1 a\\nnot ok 2 b # TODO not yet\\n'", 1, 1, 0, 0, 0},
+    {"hash#name_test", "exit 0", 1, 0, 0, 0, 0},
+    {"garbage_test",
+     "printf 'TAP version 13\\n1..2\\n# \\033[2J\\000\\007\\n"
+     "ok 1 \\033[31mred\\033[0m \\000 \\007 \\377\\376 # no\\033data\\n"
+     "ok 2 \\377 # SKIP \\033]0;title\\007\\n'",
+     1, 0, 0, 1, 0},
+    // Its own plan, wrong, is kept: the two missing results are "crashed".
+    {"bogus_plan_test", "printf 'TAP version 13\\n1..5\\nok 1 a\\nok 2 b\\nok 3 c\\n'; exit 1", 3, 0, 2, 0, 2},
+    {"xfail_test", "printf 'TAP version 13\\n1..1\\nok 1 # XFAIL erratum 42\\n'; exit 2", 1, 0, 0, 0, 0},
+    {"skip_test", "echo '1..0 # SKIP - Requirement not met: SEV'; exit 4", 0, 0, 0, 1, 0},
+    {"assert_test", "echo '==== Test Assertion Failure ====' >&2; exit 254", 0, 1, 0, 0, 0},
+    // A "not ok" parent whose results all passed: kunit_parser adds a failure.
+    {"fail_after_ok_test", "printf 'TAP version 13\\n1..1\\nok 1 a\\n'; exit 254", 1, 1, 0, 0, 0},
+    // Failed with only skips of its own: not nested, one failure.
+    {"fail_skips_only_test", "printf 'TAP version 13\\n1..1\\nok 1 # SKIP x\\n'; exit 1", 0, 1, 0, 0, 0},
+    {"crash_test", "kill -SEGV $$", 0, 1, 0, 0, 0},
+    {"timeout_test", "exec sleep 60", 0, 1, 0, 0, 0},
+    {"extra_results_test", "printf 'TAP version 13\\n1..1\\nok 1 a\\nok 2 b\\n'", 1, 1, 0, 0, 0},
+    {"nested_group_test",
+     "printf 'TAP version 13\\n1..2\\n    # Subtest: grp\\n    1..2\\n    ok 1 x\\n    not ok 2 y\\n"
+     "not ok 1 grp\\nok 2 z\\n'; exit 1",
+     2, 1, 0, 0, 0},
+    {"daemon_test", "", 1, 1, 0, 0, 0},
+    {"data_test", "printf 'TAP version 13\\n1..1\\nok 1 check # rcode=0\\n'", 1, 0, 0, 0, 0},
+    {"unterminated_test", "printf 'TAP version 13\\n1..2\\nok 1 a\\n    KTAP version 1\\n    1..2\\n    ok 1 x\\n'", 2, 0,
+     1, 0, 1},
+    {"missing_test", nullptr, 0, 1, 0, 0, 0},
+};
+
+TEST(Issue17, P3_KtapSummaryFollowsKtapAndKeepsTheTestsOwnResults) {
+    TempDir d;
+    std::vector<std::string> args = {"run", d.path().string()};
+    std::string expect;
+    int tp = 0, tf = 0, tc = 0, ts = 0, te = 0;
+    for (const auto& c : kKtapCases) {
+        if (c.script && *c.script) write_file(d / c.name, std::string("#!/bin/sh\n") + c.script + "\n", 0755);
+        else if (c.script) std::filesystem::copy_file(KVMSR_FAKE_SELFTEST, d / c.name);
+        args.push_back(c.name);
+        // The name as the KTAP file has it ('#' is not allowed there).
+        std::string kname = c.name;
+        if (auto h = kname.find('#'); h != std::string::npos) kname.replace(h, 1, "%23");
+        expect += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\n", kname, c.passed, c.failed, c.crashed, c.skipped, c.errors);
+        tp += c.passed, tf += c.failed, tc += c.crashed, ts += c.skipped, te += c.errors;
+    }
+    expect += fmt::format("TOTAL\t{}\t{}\t{}\t{}\t{}\n", tp, tf, tc, ts, te);
+    for (const char* a : {"-j", "4", "--timeout", "1", "--kill-grace", "0.2", "--progress", "never"}) args.push_back(a);
+    args.insert(args.end(), {"--ktap", (d / "k.ktap").string(), "--json", (d / "r.json").string()});
+    auto r = run_cli(args, 60s);
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    const std::string text = read_file(d / "k.ktap");
+    testing::keep_ktap("Issue17.P3_all_categories", text, expect);
+
+    // The runner's verdicts are the ones the mapping assumes.
+    json j = json::parse(read_file(d / "r.json"));
+    std::map<std::string, std::string> status;
+    for (const auto& t : j["tests"]) status[t["name"]] = t["status"];
+    EXPECT_EQ(status["pass_test"], "PASS");
+    EXPECT_EQ(status["todo_test"], "PASS");
+    EXPECT_EQ(status["bogus_plan_test"], "FAIL");
+    EXPECT_EQ(status["xfail_test"], "XFAIL");
+    EXPECT_EQ(status["skip_test"], "SKIP");
+    EXPECT_EQ(status["crash_test"], "CRASH");
+    EXPECT_EQ(status["timeout_test"], "TIMEOUT");
+    EXPECT_EQ(status["extra_results_test"], "FAIL");
+    EXPECT_EQ(status["daemon_test"], "FAIL");
+    EXPECT_EQ(status["unterminated_test"], "FAIL");
+    EXPECT_EQ(status["missing_test"], "ERROR");
+
+    // Valid UTF-8, no control characters: nothing of the garbage test's ESC,
+    // NUL, BEL or invalid bytes.
+    EXPECT_TRUE(clean_terminal_text(text)) << text;
+    EXPECT_EQ(text.find('\t'), std::string::npos);
+    // No '#' in a description: the only '#' on a result line opens its
+    // directive or data, as " # ".
+    std::istringstream lines(text);
+    std::string line;
+    int result_lines = 0;
+    while (std::getline(lines, line)) {
+        std::string_view l = line;
+        while (l.starts_with(' ')) l.remove_prefix(1);
+        if (!l.starts_with("ok ") && !l.starts_with("not ok ")) continue;
+        ++result_lines;
+        auto hash = l.find('#');
+        if (hash != std::string_view::npos) {
+            EXPECT_EQ(l.substr(hash - 1, 3), " # ") << line;
+        }
+    }
+    EXPECT_GT(result_lines, 19);
+    EXPECT_NE(text.find("ok 4 hash%23name_test\n"), std::string::npos) << text;
+    // A nested "not ok ... # TODO" stays "not ok"; the test's own plan stays,
+    // wrong as it is; nesting is by two spaces, KTAP's indentation.
+    EXPECT_NE(text.find("\n  # Subtest: todo_test\n  1..2\n  ok 1 a\n  not ok 2 b # TODO not yet\n"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("\n  # Subtest: bogus_plan_test\n  1..5\n  ok 1 a\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("not ok 13 timeout_test # TIMEOUT 1 seconds\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("not ok 12 crash_test # signal=SIGSEGV\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("not ok 9 assert_test # exit=254\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("ok 7 xfail_test # XFAIL erratum 42\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("not ok 19 missing_test # ERROR test program not found"), std::string::npos) << text;
+    EXPECT_NE(text.find("  ok 1 check # rcode=0\n"), std::string::npos) << text;
+
+    // And the runner's own parser reads it back whole.
+    auto k = parse_ktap(text);
+    EXPECT_TRUE(k.ktap);
+    EXPECT_EQ(k.plan, static_cast<long>(std::size(kKtapCases)));
+    ASSERT_EQ(k.results.size(), std::size(kKtapCases));
+    EXPECT_EQ(k.malformed_lines, 0u);
+    EXPECT_EQ(k.results[2].subtests.size(), 2u);
+    EXPECT_EQ(k.results[2].subtests[1].directive, Directive::Todo);
+    EXPECT_FALSE(k.results[2].subtests[1].ok);
+    EXPECT_EQ(k.results[5].subtest_plan, 5);
+    // A failed test with only skips of its own is not nested (kunit_parser
+    // would count it as skipped): its results are diagnostics.
+    EXPECT_TRUE(k.results[10].subtests.empty());
+    EXPECT_NE(text.find("# its TAP: ok # SKIP x\n# exit code 1"), std::string::npos) << text;
 }
 
 // ---- 5. free text that starts like a result is text ------------------------
@@ -286,21 +439,6 @@ TEST(Issue17, P7_TimeoutMessageNamesTheTimeoutNotTheKillGrace) {
     const std::string reason = j["tests"][0]["reason"];
     EXPECT_EQ(reason.rfind("timed out after 1 s;", 0), 0u) << reason;
     EXPECT_GE(j["tests"][0]["duration_s"].get<double>(), 2.4);  // it took the grace too
-}
-
-// True when s is valid UTF-8 with no control character but newline and tab
-// (--list separates with a tab), once the runner's own redraws of its live
-// status line ("\r\033[K") are taken out.
-bool clean_terminal_text(std::string s) {
-    for (std::size_t at; (at = s.find("\r\033[K")) != std::string::npos;) s.erase(at, 4);
-    for (std::size_t i = 0; i < s.size();) {
-        std::uint32_t cp = 0;
-        std::size_t n = utf8_char(s, i, cp);
-        if (n == 0) return false;
-        if ((cp < 0x20 && cp != '\n' && cp != '\t') || cp == 0x7F || (cp >= 0x80 && cp < 0xA0)) return false;
-        i += n;
-    }
-    return true;
 }
 
 TEST(Issue17, P7_NamesAndOutputWithBadBytesDoNotReachTheConsole) {

@@ -166,7 +166,8 @@ TEST(Ktap, DirectivesAndEscapes) {
     EXPECT_EQ(d.results[1].directive, Directive::Error);
     EXPECT_TRUE(d.results[1].failed());
     EXPECT_EQ(d.results[2].directive, Directive::None);
-    EXPECT_EQ(d.results[2].description, "desc # not a directive");
+    EXPECT_EQ(d.results[2].description, "desc");
+    EXPECT_EQ(d.results[2].reason, "not a directive");
     EXPECT_FALSE(d.results[3].number.has_value());
     EXPECT_TRUE(d.results[4].failed());
     EXPECT_TRUE(d.results[5].skipped());
@@ -301,11 +302,14 @@ TEST(KtapCapture, RunKselftestTopLevel) {
     EXPECT_TRUE(d.results[1].skipped());
     EXPECT_EQ(d.results[1].reason, "");
     EXPECT_TRUE(d.results[2].failed());
-    // "# exit=254" is not a directive: it stays in the description.
-    EXPECT_EQ(d.results[2].description, "selftests: kvm: guest_memfd_test # exit=254");
+    // "# exit=254" is not a directive: it is diagnostic data (KTAP allows no
+    // '#' in a description).
+    EXPECT_EQ(d.results[2].description, "selftests: kvm: guest_memfd_test");
+    EXPECT_EQ(d.results[2].directive, Directive::None);
+    EXPECT_EQ(d.results[2].reason, "exit=254");
     ASSERT_TRUE(d.totals);
     EXPECT_EQ(*d.totals, (KtapTotals{2, 1, 0, 0, 1, 0}));
-    EXPECT_EQ(d.first_failure(), "not ok selftests: kvm: guest_memfd_test # exit=254");
+    EXPECT_EQ(d.first_failure(), "not ok selftests: kvm: guest_memfd_test (exit=254)");
 }
 
 TEST(KtapCapture, RunnerSummaryOfAllTestsNested) {

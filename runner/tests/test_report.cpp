@@ -134,6 +134,7 @@ TEST(DisplaySafe, OneLineOfPrintableUtf8) {
 TEST(KtapSummary, ReadsBackWithTheParser) {
     auto r = sample();
     auto text = to_ktap(r);
+    testing::keep_ktap("KtapSummary.ReadsBackWithTheParser", text);
     auto doc = parse_ktap(text);
     EXPECT_EQ(doc.version, 1);
     EXPECT_TRUE(doc.ktap);

@@ -1,6 +1,8 @@
 // kvm-selftest-runner: probe the host's KVM for TDX/SNP, run KVM selftests,
 // read their exit codes and KTAP, write JUnit / KTAP / JSON reports.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -53,25 +55,75 @@ std::string now_iso() {
     return buf;
 }
 
-bool write_file(const std::string& path, const std::string& text, std::string& err) {
-    if (path == "-") {
-        std::fwrite(text.data(), 1, text.size(), stdout);
-        std::fflush(stdout);
-        return true;
+// A report file, opened (not truncated) before any test runs, so that a
+// path that cannot be written stops the run at once instead of after it;
+// written at the end through the same descriptor.
+struct ReportFile {
+    const char* what;  // "JUnit", "KTAP", "JSON"
+    const char* option;
+    std::string path;  // "-": stdout
+    int fd = -1;
+    bool created = false;
+    dev_t dev = 0;
+    ino_t ino = 0;
+    bool regular = false;  // a device (/dev/null) may take several reports
+
+    bool to_stdout() const { return path == "-"; }
+
+    // Empty string, or why it cannot be written.
+    std::string open_early() {
+        if (to_stdout()) return {};
+        struct stat st;
+        created = ::stat(path.c_str(), &st) != 0;
+        fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) return fmt::format("cannot write the {} report {} ({}): {}", what, path, option, std::strerror(errno));
+        if (::fstat(fd, &st) == 0) {
+            dev = st.st_dev;
+            ino = st.st_ino;
+            regular = S_ISREG(st.st_mode);
+        }
+        return {};
     }
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    if (!f) {
-        err = fmt::format("cannot write {}", path);
-        return false;
+
+    // Closes it; removes the file if this run created it and wrote nothing.
+    void abandon() {
+        if (fd >= 0) ::close(fd);
+        fd = -1;
+        if (created) ::unlink(path.c_str());
     }
-    f << text;
-    f.close();
-    if (!f) {
-        err = fmt::format("error writing {}", path);
-        return false;
+
+    // Empty string, or the error.
+    std::string write(const std::string& text) {
+        if (to_stdout()) {
+            std::fwrite(text.data(), 1, text.size(), stdout);
+            return std::fflush(stdout) == 0 ? std::string()
+                                            : fmt::format("cannot write the {} report to stdout: {}", what,
+                                                          std::strerror(errno));
+        }
+        struct stat st;
+        if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::ftruncate(fd, 0) != 0)
+            return fmt::format("cannot write the {} report {}: {}", what, path, std::strerror(errno));
+        ::lseek(fd, 0, SEEK_SET);
+        const char* p = text.data();
+        std::size_t left = text.size();
+        while (left > 0) {
+            ssize_t n = ::write(fd, p, left);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                std::string e = fmt::format("cannot write the {} report {}: {}", what, path,
+                                            n < 0 ? std::strerror(errno) : "short write");
+                ::close(fd);
+                fd = -1;
+                return e;
+            }
+            p += n;
+            left -= static_cast<std::size_t>(n);
+        }
+        int rc = ::close(fd);
+        fd = -1;
+        return rc == 0 ? std::string() : fmt::format("cannot write the {} report {}: {}", what, path, std::strerror(errno));
     }
-    return true;
-}
+};
 
 struct RunArgs {
     std::string dir;
@@ -136,6 +188,32 @@ int cmd_run(const RunArgs& a) {
         fmt::print(stderr, "kvm-selftest-runner: (--allow-no-tests reports them and runs nothing)\n");
         return 2;
     }
+    // The reports: every path is opened now, before anything runs; each
+    // problem is named, and two reports in one file are refused.
+    std::vector<ReportFile> reports;
+    if (!a.junit.empty()) reports.push_back({"JUnit", "--junit", a.junit});
+    if (!a.ktap.empty()) reports.push_back({"KTAP", "--ktap", a.ktap});
+    if (!a.json.empty()) reports.push_back({"JSON", "--json", a.json});
+    if (!a.list) {
+        std::vector<std::string> problems;
+        for (auto& r : reports)
+            if (auto e = r.open_early(); !e.empty()) problems.push_back(e);
+        for (std::size_t i = 0; i < reports.size(); ++i)
+            for (std::size_t k = i + 1; k < reports.size(); ++k) {
+                const auto &x = reports[i], &y = reports[k];
+                const bool same = (x.to_stdout() && y.to_stdout()) ||
+                                  (x.regular && y.regular && x.dev == y.dev && x.ino == y.ino);
+                if (same)
+                    problems.push_back(fmt::format("{} and {} name the same file ({}): one would overwrite the other",
+                                                   x.option, y.option, x.path));
+            }
+        if (!problems.empty()) {
+            for (const auto& p : problems) fmt::print(stderr, "kvm-selftest-runner: {}\n", ds(p));
+            fmt::print(stderr, "kvm-selftest-runner: no test was run\n");
+            for (auto& r : reports) r.abandon();
+            return 2;
+        }
+    }
     if (a.list) {
         for (const auto& t : plan)
             fmt::print("{}\t{}\n", ds(t.name),
@@ -149,6 +227,7 @@ int cmd_run(const RunArgs& a) {
     auto iso = kvmsr::setup_isolation(mode, error);
     if (!iso) {
         fmt::print(stderr, "kvm-selftest-runner: {}\n", ds(error));
+        for (auto& r : reports) r.abandon();
         return 2;
     }
     struct Teardown {
@@ -192,25 +271,33 @@ int cmd_run(const RunArgs& a) {
     rep.outcomes = kvmsr::run_tests(plan, opt, &g_cancel);
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-    int rc = 0;
-    std::string err;
-    if (!a.junit.empty() && !write_file(a.junit, kvmsr::to_junit(rep), err)) rc = 2;
-    if (!a.ktap.empty() && !write_file(a.ktap, kvmsr::to_ktap(rep), err)) rc = 2;
-    if (!a.json.empty() &&
-        !write_file(a.json, kvmsr::to_json(rep).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
-                    err))
-        rc = 2;
+    std::vector<std::string> write_errors;
+    for (auto& r : reports) {
+        std::string text = r.what == std::string("JUnit")  ? kvmsr::to_junit(rep)
+                           : r.what == std::string("KTAP") ? kvmsr::to_ktap(rep)
+                                                           : kvmsr::to_json(rep).dump(
+                                                                 2, ' ', false, nlohmann::json::error_handler_t::replace) +
+                                                                 "\n";
+        if (auto e = r.write(text); !e.empty()) write_errors.push_back(e);
+    }
 
     std::string table = kvmsr::format_table(rep);
     if (!a.quiet) std::fputs(("\n" + table).c_str(), human);
     else std::fputs((kvmsr::summary_line(kvmsr::summarize(rep.outcomes), rep.seconds) + "\n").c_str(), human);
     std::fflush(human);
-    if (rc) {
-        fmt::print(stderr, "kvm-selftest-runner: {}\n", err);
-        return rc;
-    }
+    // Every report that could not be written is named.  The exit code still
+    // says first whether tests failed: 1 (or 130) with a report error too;
+    // 2 only when the tests passed and a report is missing.
+    for (const auto& e : write_errors) fmt::print(stderr, "kvm-selftest-runner: {}\n", ds(e));
+    const int failures = kvmsr::summarize(rep.outcomes).failures();
+    if (!write_errors.empty())
+        fmt::print(stderr, "kvm-selftest-runner: {} report{} not written; {}\n", write_errors.size(),
+                   write_errors.size() == 1 ? "" : "s",
+                   failures ? fmt::format("{} test{} failed (exit code 1)", failures, failures == 1 ? "" : "s")
+                            : std::string("no test failed (exit code 2)"));
     if (g_cancel.load()) return 130;
-    return kvmsr::summarize(rep.outcomes).failures() == 0 ? 0 : 1;
+    if (failures) return 1;
+    return write_errors.empty() ? 0 : 2;
 }
 
 }  // namespace

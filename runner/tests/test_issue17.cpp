@@ -394,6 +394,68 @@ TEST(Issue17, P5_ResultsInsideATapDocumentStillCount) {
     EXPECT_NE(r.out.find("TAP reports not ok real failure"), std::string::npos) << r.out;
 }
 
+// ---- 6. report paths ------------------------------------------------------------
+
+// A test that would show that it ran: it leaves a file.
+void marker_test(const TempDir& d) { write_file(d / "marker_test", "#!/bin/sh\ntouch ran\nexit 0\n", 0755); }
+
+TEST(Issue17, P6_BadReportPathsStopTheRunBeforeItStartsAndAreAllNamed) {
+    TempDir d;
+    marker_test(d);
+    std::filesystem::create_directories(d / "adir");
+    auto r = run_cli({"run", d.path().string(), "marker_test", "--junit", (d / "no/such/dir/j.xml").string(), "--ktap",
+                      (d / "adir").string(), "--json", (d / "fine.json").string()});
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_NE(r.err.find("cannot write the JUnit report " + (d / "no/such/dir/j.xml").string() + " (--junit)"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("cannot write the KTAP report " + (d / "adir").string() + " (--ktap): Is a directory"),
+              std::string::npos)
+        << r.err;
+    EXPECT_FALSE(std::filesystem::exists(d / "ran"));         // nothing ran
+    EXPECT_FALSE(std::filesystem::exists(d / "fine.json"));  // and nothing was left behind
+}
+
+TEST(Issue17, P6_TwoReportsInOneFileAreRefused) {
+    TempDir d;
+    marker_test(d);
+    auto same = run_cli({"run", d.path().string(), "marker_test", "--junit", (d / "r.out").string(), "--ktap",
+                         (d / "." / "r.out").string()});
+    EXPECT_EQ(same.exit_code, 2) << same.out << same.err;
+    EXPECT_NE(same.err.find("--junit and --ktap name the same file"), std::string::npos) << same.err;
+    std::filesystem::create_symlink(d / "r.out", d / "link.out");
+    write_file(d / "r.out", "old\n");
+    auto link = run_cli({"run", d.path().string(), "marker_test", "--json", (d / "r.out").string(), "--ktap",
+                         (d / "link.out").string()});
+    EXPECT_EQ(link.exit_code, 2) << link.err;
+    EXPECT_NE(link.err.find("--ktap and --json name the same file"), std::string::npos) << link.err;
+    EXPECT_EQ(read_file(d / "r.out"), "old\n");  // untouched
+    auto out = run_cli({"run", d.path().string(), "marker_test", "--json", "-", "--junit", "-"});
+    EXPECT_EQ(out.exit_code, 2) << out.err;
+    EXPECT_FALSE(std::filesystem::exists(d / "ran"));
+}
+
+TEST(Issue17, P6_AReportLostAtTheEndIsNamedAndDoesNotHideFailures) {
+    TempDir d;
+    marker_test(d);
+    write_file(d / "fail_test", "#!/bin/sh\nexit 1\n", 0755);
+    // /dev/full opens, and every write to it fails: the late error path.
+    auto failing = run_cli({"run", d.path().string(), "marker_test", "fail_test", "--progress", "never", "--json",
+                            "/dev/full", "--junit", "/dev/full", "--ktap", (d / "k.ktap").string()});
+    EXPECT_EQ(failing.exit_code, 1) << failing.out << failing.err;  // the test failure is the exit code
+    EXPECT_NE(failing.err.find("cannot write the JUnit report /dev/full: No space left on device"), std::string::npos)
+        << failing.err;
+    EXPECT_NE(failing.err.find("cannot write the JSON report /dev/full: No space left on device"), std::string::npos)
+        << failing.err;
+    EXPECT_NE(failing.err.find("2 reports not written; 1 test failed (exit code 1)"), std::string::npos)
+        << failing.err;
+    EXPECT_NE(failing.out.find("fail_test [FAIL]"), std::string::npos) << failing.out;
+    EXPECT_TRUE(std::filesystem::exists(d / "k.ktap"));  // the others are written
+    auto passing = run_cli({"run", d.path().string(), "marker_test", "--progress", "never", "--json", "/dev/full"});
+    EXPECT_EQ(passing.exit_code, 2) << passing.err;  // all passed, but a report is missing
+    EXPECT_NE(passing.err.find("no test failed (exit code 2)"), std::string::npos) << passing.err;
+}
+
 // ---- 7. XFAIL, the timeout message, the console -------------------------------
 
 TEST(Issue17, P7_ExitCode2IsXfailNotAFailure) {

@@ -142,8 +142,8 @@ struct RunArgs {
     std::vector<std::string> env;
 };
 
-int cmd_probe(const std::string& device, bool json) {
-    kvmsr::ProbeReport rep = kvmsr::decode_probe(kvmsr::probe_host(device));
+int cmd_probe(const std::string& device, bool json, const std::string& sysroot) {
+    kvmsr::ProbeReport rep = kvmsr::decode_probe(kvmsr::probe_host(device, sysroot));
     if (json)
         std::cout << kvmsr::probe_to_json(rep).dump(2) << "\n";
     else
@@ -316,6 +316,8 @@ int main(int argc, char** argv) {
     bool probe_json = false;
     probe->add_option("--device", device, "KVM device node")->capture_default_str();
     probe->add_flag("--json", probe_json, "Print JSON instead of text");
+    std::string sysroot = "/";
+    probe->add_option("--sysroot", sysroot, "Read /proc/cpuinfo and /sys below DIR (for tests)")->capture_default_str();
 
     auto* run = app.add_subcommand("run", "Run KVM selftests from a build or kselftest install directory");
     RunArgs ra;
@@ -364,6 +366,6 @@ int main(int argc, char** argv) {
         return code == 0 ? 0 : 2;
     }
     install_signal_handlers();
-    if (*probe) return cmd_probe(device, probe_json);
+    if (*probe) return cmd_probe(device, probe_json, sysroot);
     return cmd_run(ra);
 }

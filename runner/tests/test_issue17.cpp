@@ -524,5 +524,30 @@ TEST(Issue17, P7_NamesAndOutputWithBadBytesDoNotReachTheConsole) {
     EXPECT_TRUE(clean_terminal_text(l.out)) << l.out;
 }
 
+TEST(Issue17, P7_ProbeOnANestedGuestSaysWhatItFound) {
+    // This machine's case: the kvm module (and kvm_pvm) loaded, no /dev/kvm,
+    // no SVM or VMX; read from a fake /proc and /sys.
+    TempDir d;
+    write_file(d / "proc/cpuinfo", "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 hypervisor avx2\n");
+    write_file(d / "sys/module/kvm/parameters/halt_poll_ns", "200000\n");
+    write_file(d / "sys/module/kvm_pvm/parameters/nx_huge_pages", "N\n");
+    std::filesystem::create_directories(d / "sys/class/misc/tun");
+    auto r = run_cli({"probe", "--sysroot", d.path().string(), "--device", (d / "dev/kvm").string()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.find("KVM is not loaded"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("not a KVM host"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("AMD EPYC; hardware virtualization: neither VMX nor SVM; runs under a hypervisor"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("kvm, kvm_pvm loaded or built in"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("the kvm module is loaded; kvm_pvm is loaded but registered no KVM device"),
+              std::string::npos)
+        << r.out;
+    auto j = run_cli({"probe", "--json", "--sysroot", d.path().string(), "--device", (d / "dev/kvm").string()});
+    json pj = json::parse(j.out);
+    EXPECT_EQ(pj["host"]["kvm_device_registered"], false);
+    EXPECT_EQ(pj["host"]["cpu_model"], "AMD EPYC");
+}
+
 }  // namespace
 }  // namespace kvmsr

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -140,6 +141,10 @@ struct RunArgs {
     std::string progress = "auto";
     std::string isolation = "auto";
     std::vector<std::string> env;
+    std::vector<std::string> testcases;
+    std::vector<std::string> exclude;
+    std::string output_dir;
+    double heartbeat = 60;
 };
 
 int cmd_probe(const std::string& device, bool json, const std::string& sysroot) {
@@ -161,11 +166,37 @@ int cmd_run(const RunArgs& a) {
         fmt::print(stderr, "kvm-selftest-runner: {}\n", ds(error));
         return 2;
     }
+    // Names that are test-case files (NAME.test) are test cases; the rest
+    // are test programs.  Without names, --all or --testcases: the default set.
+    std::vector<std::string> names, testcases = a.testcases;
+    for (const auto& n : a.tests) {
+        std::error_code ec;
+        if (n.ends_with(".test") && std::filesystem::is_regular_file(n, ec)) testcases.push_back(n);
+        else names.push_back(n);
+    }
     std::vector<kvmsr::PlannedTest> plan;
     if (a.all)
         plan = kvmsr::plan_all_tests(*dir);
-    else
-        plan = kvmsr::plan_tests(*dir, a.tests);
+    else if (!names.empty() || testcases.empty())
+        plan = kvmsr::plan_tests(*dir, names);
+    for (const auto& tc : testcases) {
+        if (!kvmsr::plan_testcases(*dir, tc, plan, error)) {
+            fmt::print(stderr, "kvm-selftest-runner: {}\n", ds(error));
+            return 2;
+        }
+    }
+    std::vector<kvmsr::Exclusion> exclusions;
+    for (const auto& f : a.exclude) {
+        if (!kvmsr::read_exclude_file(f, exclusions, error)) {
+            fmt::print(stderr, "kvm-selftest-runner: {}\n", ds(error));
+            return 2;
+        }
+    }
+    kvmsr::apply_exclusions(plan, exclusions);
+    for (const auto& e : exclusions)
+        if (e.matched == 0)
+            fmt::print(stderr, "kvm-selftest-runner: warning: {}: {} matches no selected test\n", ds(e.where),
+                       ds(e.pattern));
     // A selection that finds nothing to run is an error (exit 2, before
     // anything runs) unless asked for: otherwise a mistyped directory passes
     // CI as a run of skips.
@@ -176,13 +207,13 @@ int cmd_run(const RunArgs& a) {
         return 2;
     }
     if (!plan.empty() && !a.allow_no_tests && kvmsr::nothing_to_run(plan)) {
-        if (a.tests.empty() && !a.all)
+        if (a.tests.empty() && !a.all && testcases.empty() && exclusions.empty())
             fmt::print(stderr,
                        "kvm-selftest-runner: {} holds none of the default tests (e.g. x86/sev_smoke_test); "
                        "give the KVM selftests build directory or a kselftest install directory\n",
                        ds(dir->base.string()));
         else
-            fmt::print(stderr, "kvm-selftest-runner: none of the {} selected test{} exists in {}\n", plan.size(),
+            fmt::print(stderr, "kvm-selftest-runner: none of the {} selected test{} can run from {}\n", plan.size(),
                        plan.size() == 1 ? "" : "s", ds(dir->base.string()));
         for (const auto& t : plan) fmt::print(stderr, "  {}: {}\n", ds(t.name), ds(t.problem_text));
         fmt::print(stderr, "kvm-selftest-runner: (--allow-no-tests reports them and runs nothing)\n");
@@ -207,6 +238,13 @@ int cmd_run(const RunArgs& a) {
                     problems.push_back(fmt::format("{} and {} name the same file ({}): one would overwrite the other",
                                                    x.option, y.option, x.path));
             }
+        if (!a.output_dir.empty()) {
+            std::error_code ec;
+            std::filesystem::create_directories(a.output_dir, ec);
+            if (ec || ::access(a.output_dir.c_str(), W_OK | X_OK) != 0)
+                problems.push_back(fmt::format("cannot write the output directory {} (-o): {}", a.output_dir,
+                                               ec ? ec.message() : std::string(std::strerror(errno))));
+        }
         if (!problems.empty()) {
             for (const auto& p : problems) fmt::print(stderr, "kvm-selftest-runner: {}\n", ds(p));
             fmt::print(stderr, "kvm-selftest-runner: no test was run\n");
@@ -216,8 +254,11 @@ int cmd_run(const RunArgs& a) {
     }
     if (a.list) {
         for (const auto& t : plan)
-            fmt::print("{}\t{}\n", ds(t.name),
-                       ds(t.problem == kvmsr::PlannedTest::Problem::None ? t.path.string() : t.problem_text));
+        {
+            std::string what = t.path.string();
+            for (const auto& arg : t.args) what += " " + arg;
+            fmt::print("{}\t{}\n", ds(t.name), ds(t.problem == kvmsr::PlannedTest::Problem::None ? what : t.problem_text));
+        }
         return 0;
     }
 
@@ -246,6 +287,8 @@ int cmd_run(const RunArgs& a) {
     opt.output_cap = static_cast<std::size_t>(a.output_cap_mib * 1024 * 1024);
     opt.env_extra = a.env;
     opt.cgroup_root = iso->cgroup_root;
+    opt.heartbeat = std::chrono::milliseconds(static_cast<long long>(a.heartbeat * 1000));
+    opt.output_dir = a.output_dir;
     opt.quiet = a.quiet;
     opt.progress = human;
     opt.live = a.progress == "always" || (a.progress == "auto" && ::isatty(::fileno(human)));
@@ -268,10 +311,11 @@ int cmd_run(const RunArgs& a) {
     std::fflush(human);
 
     const auto t0 = std::chrono::steady_clock::now();
-    rep.outcomes = kvmsr::run_tests(plan, opt, &g_cancel);
+    kvmsr::RunProblems problems;
+    rep.outcomes = kvmsr::run_tests(plan, opt, &g_cancel, &problems);
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-    std::vector<std::string> write_errors;
+    std::vector<std::string> write_errors = problems.write_errors;
     for (auto& r : reports) {
         std::string text = r.what == std::string("JUnit")  ? kvmsr::to_junit(rep)
                            : r.what == std::string("KTAP") ? kvmsr::to_ktap(rep)
@@ -283,7 +327,13 @@ int cmd_run(const RunArgs& a) {
 
     std::string table = kvmsr::format_table(rep);
     if (!a.quiet) std::fputs(("\n" + table).c_str(), human);
-    else std::fputs((kvmsr::summary_line(kvmsr::summarize(rep.outcomes), rep.seconds) + "\n").c_str(), human);
+    else {
+        std::string failed = kvmsr::failed_line(rep.outcomes);
+        std::fputs((kvmsr::summary_line(kvmsr::summarize(rep.outcomes), rep.seconds) + "\n" +
+                    (failed.empty() ? "" : failed + "\n"))
+                       .c_str(),
+                   human);
+    }
     std::fflush(human);
     // Every report that could not be written is named.  The exit code still
     // says first whether tests failed: 1 (or 130) with a report error too;
@@ -340,6 +390,22 @@ int main(int argc, char** argv) {
     run->add_option("--json", ra.json, "Write a JSON report to FILE ('-' for stdout)");
     run->add_flag("--all", ra.all, "Run every test in the directory")->excludes(tests_opt);
     run->add_flag("--list", ra.list, "List the tests that would run, and stop");
+    run->add_option("--testcases", ra.testcases,
+                    "Run the test cases of DIR (its *.test files, one test case each: a command line with "
+                    "arguments) or of one FILE.test (repeatable)")
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    run->add_option("--exclude", ra.exclude,
+                    "Leave out the tests named in FILE, one per line with its reason: NAME REASON... "
+                    "(wildcards allowed; repeatable); they are reported as SKIP with the reason")
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    run->add_option("-o,--output-dir", ra.output_dir,
+                    "Write each test's stdout and stderr to DIR/NAME.stdout and DIR/NAME.stderr");
+    run->add_option("--heartbeat", ra.heartbeat,
+                    "Every S seconds, name the tests still running (0: never)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     run->add_flag("--allow-no-tests", ra.allow_no_tests,
                   "Accept a selection that finds no test or only absent ones (default: exit 2)");
     run->add_option("--env", ra.env, "Add KEY=VALUE to the tests' clean environment (repeatable)")

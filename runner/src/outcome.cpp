@@ -1,5 +1,6 @@
 #include "kvmsr/outcome.hpp"
 
+#include <cctype>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -140,6 +141,32 @@ std::optional<std::string> first_xfail_reason(const std::vector<KtapResult>& rs)
     return std::nullopt;
 }
 
+std::string join_args(const std::vector<std::string>& args) {
+    std::string out;
+    for (const auto& a : args) out += (out.empty() ? "" : " ") + a;
+    return out;
+}
+
+// For a test run with arguments: the line of its output that says it did not
+// take them (getopt's complaint, or a "usage:" line), if any.
+std::optional<std::string> rejected_arguments(const PlannedTest& test, const ProcessResult& pr) {
+    if (test.args.empty()) return std::nullopt;
+    for (const std::string* text : {&pr.err, &pr.out}) {
+        for (auto l : lines_of(*text)) {
+            auto t = trim(l);
+            const bool getopt = t.find("invalid option -- ") != std::string_view::npos ||
+                                t.find("unrecognized option '") != std::string_view::npos ||
+                                t.find("option requires an argument -- ") != std::string_view::npos ||
+                                t.find("doesn't allow an argument") != std::string_view::npos;
+            bool usage = t.size() >= 6;
+            for (std::size_t i = 0; usage && i < 6; ++i)
+                usage = std::tolower(static_cast<unsigned char>(t[i])) == "usage:"[i];
+            if (getopt || usage) return clip(t, 120);
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 const char* status_name(Status s) {
@@ -174,6 +201,8 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
     Outcome o;
     o.name = test.name;
     o.path = test.path.string();
+    o.args = test.args;
+    o.testcase = test.testcase;
     o.ran = pr.started;
     o.seconds = std::chrono::duration<double>(pr.duration).count();
     o.timeout_s = std::chrono::duration<double>(pr.timeout).count();
@@ -224,7 +253,14 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
     } else if (pr.exited) {
         const int code = pr.exit_code;
         if (code == 0 || code == 4) {
-            if (auto d = tap_disagreement(k, pr.truncated)) {
+            if (auto u = rejected_arguments(test, pr)) {
+                // Several KVM selftests print their usage and exit 0 on an
+                // option they do not know: that is no pass.
+                o.status = Status::Fail;
+                o.reason = fmt::format("exit code {} but the test printed its usage or an option error (\"{}\"): "
+                                       "it did not take its arguments: {}",
+                                       code, *u, join_args(test.args));
+            } else if (auto d = tap_disagreement(k, pr.truncated)) {
                 o.status = Status::Fail;
                 o.reason = fmt::format("exit code {} ({}) but {}", code, code == 0 ? "pass" : "skip", *d);
             } else if (pr.leftover_processes > 0) {
@@ -289,7 +325,11 @@ Outcome outcome_for_problem(const PlannedTest& test) {
     Outcome o;
     o.name = test.name;
     o.path = test.path.string();
-    o.status = test.problem == PlannedTest::Problem::NotBuilt ? Status::Skip : Status::Error;
+    o.args = test.args;
+    o.testcase = test.testcase;
+    o.status = test.problem == PlannedTest::Problem::NotBuilt || test.problem == PlannedTest::Problem::Excluded
+                   ? Status::Skip
+                   : Status::Error;
     o.reason = test.problem_text;
     return o;
 }
@@ -298,6 +338,8 @@ Outcome outcome_not_run(const PlannedTest& test, const std::string& why) {
     Outcome o;
     o.name = test.name;
     o.path = test.path.string();
+    o.args = test.args;
+    o.testcase = test.testcase;
     o.status = Status::Error;
     o.reason = why;
     return o;

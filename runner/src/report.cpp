@@ -178,6 +178,14 @@ std::string summary_line(const Summary& s, double seconds) {
                        s.skip, s.failures(), s.fail, s.timeout, s.crash, s.error, seconds);
 }
 
+std::string failed_line(const std::vector<Outcome>& outcomes) {
+    std::string names;
+    for (const auto& o : outcomes)
+        if (is_failure(o.status))
+            names += fmt::format("{}{} ({})", names.empty() ? "" : ", ", display_safe(o.name), status_name(o.status));
+    return names.empty() ? std::string() : "Failed: " + names;
+}
+
 std::string format_table(const RunReport& r) {
     // Everything that came from a test (names, reasons, notes) is printed
     // through display_safe(): no escape sequence, newline or invalid byte
@@ -216,6 +224,7 @@ std::string format_table(const RunReport& r) {
         }
     }
     out += fmt::format("\n{}\n", summary_line(summarize(r.outcomes), r.seconds));
+    if (auto f = failed_line(r.outcomes); !f.empty()) out += f + "\n";
     return out;
 }
 
@@ -388,6 +397,11 @@ nlohmann::json to_json(const RunReport& r) {
         nlohmann::json left = nlohmann::json::array();
         for (const auto& l : o.leftovers) left.push_back(xml_safe(l));
         t["leftovers"] = left;
+        t["args"] = nlohmann::json::array();
+        for (const auto& a : o.args) t["args"].push_back(xml_safe(a));
+        t["testcase"] = o.testcase.empty() ? nlohmann::json(nullptr) : nlohmann::json(xml_safe(o.testcase));
+        t["stdout_file"] = o.stdout_file.empty() ? nlohmann::json(nullptr) : nlohmann::json(xml_safe(o.stdout_file));
+        t["stderr_file"] = o.stderr_file.empty() ? nlohmann::json(nullptr) : nlohmann::json(xml_safe(o.stderr_file));
         t["truncated"] = o.truncated;
         t["stdout_bytes"] = o.out_bytes;
         t["stderr_bytes"] = o.err_bytes;

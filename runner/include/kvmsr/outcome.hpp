@@ -35,6 +35,9 @@ struct Outcome {
     std::vector<std::string> leftovers;  // "sleep (pid 1234)"
     std::size_t out_bytes = 0, err_bytes = 0;
     std::string out, err;              // captured (possibly truncated) text
+    std::string stdout_file, stderr_file;  // where -o DIR put them
+    std::vector<std::string> args;     // the arguments it ran with (test-case files)
+    std::string testcase;              // its test-case file
     KtapDoc ktap;                      // parsed from stdout
 };
 

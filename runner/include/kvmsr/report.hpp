@@ -33,6 +33,8 @@ Summary summarize(const std::vector<Outcome>& outcomes);
 // skips and the failures with their reasons, then one summary line.
 std::string format_table(const RunReport& r);
 std::string summary_line(const Summary& s, double seconds);
+// "Failed: x86/a (FAIL), b (TIMEOUT)", every failed test named; empty when none failed.
+std::string failed_line(const std::vector<Outcome>& outcomes);
 
 // At most `max` code points of display text, "..." marking a cut.
 std::string clip_display(const std::string& s, std::size_t max);

@@ -135,7 +135,7 @@ std::string output_path(const std::string& dir, const std::string& name, const c
         std::string part = name.substr(pos, slash - pos);
         pos = slash + 1;
         if (part.empty()) continue;  // leading, doubled or trailing '/'
-        if (part == "." || part == "..") part = "_" + part.substr(1) + "_";
+        if (part == "." || part == "..") part = fmt::format("_{}_", part.substr(1));  // not "_" + ...: GCC 12 -Wrestrict
         for (char& c : part) {
             const unsigned char u = static_cast<unsigned char>(c);
             if (u < 0x20 || u == 0x7f) c = '_';

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 
 #include <fmt/format.h>
@@ -153,6 +154,14 @@ std::atomic<unsigned> g_cgroup_seq{0};
 ProcessResult run_process(const ProcessSpec& spec) {
     ProcessResult res;
     res.timeout = spec.timeout;
+    // The supervisor changes to spec.cwd before it executes the test: a
+    // relative program path would then be looked up from there.
+    std::string path = spec.path;
+    if (!path.empty() && path.front() != '/') {
+        std::error_code ec;
+        auto abs = std::filesystem::absolute(path, ec);
+        if (!ec) path = abs.lexically_normal().string();
+    }
     const auto t0 = Clock::now();
 
     std::string cgroup;
@@ -208,7 +217,7 @@ ProcessResult run_process(const ProcessSpec& spec) {
     argv.push_back(const_cast<char*>(ppid.c_str()));
     argv.push_back(const_cast<char*>(cgroup.empty() ? "-" : cgroup.c_str()));
     argv.push_back(const_cast<char*>(settle.c_str()));
-    argv.push_back(const_cast<char*>(spec.path.c_str()));
+    argv.push_back(const_cast<char*>(path.c_str()));
     for (const auto& a : spec.args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     std::vector<char*> envp;

@@ -159,6 +159,17 @@ TEST(Cli, BadInputsGiveFailedResultsNotHangsOrCrashes) {
     EXPECT_EQ(k.totals->error, 3);  // noexec, notelf, missing
 }
 
+TEST(Cli, RelativeDirectoryRunsItsTests) {
+    // Found by hand: a relative DIR gave relative program paths, which the
+    // supervisor looked up from the test's own directory: ENOENT.
+    TempDir d;
+    write_file(d / "suite/x86/rel_test", "#!/bin/sh\necho here\nexit 0\n", 0755);
+    auto r = testing::run_program(KVMSR_BINARY, {"run", "suite", "x86/rel_test", "--progress", "never"}, 60s,
+                                  d.path().string());
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("[1/1] PASS    x86/rel_test"), std::string::npos) << r.out;
+}
+
 TEST(Cli, MissingDirectoryIsAClearError) {
     auto r = run_cli({"run", "/nonexistent/kvm-selftests"});
     EXPECT_EQ(r.exit_code, 2);

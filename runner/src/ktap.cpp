@@ -61,54 +61,56 @@ Line split_indent(std::string_view raw) {
     return l;
 }
 
-// Splits "description # DIRECTIVE data" at the first unescaped '#': the
-// description ends there (KTAP allows no '#' in it; TAP 13 escapes one as
-// "\#").  What follows is a directive keyword with its data, or data alone
-// ("ok 5 check # rcode=0").
+// Splits "description # DIRECTIVE data".  A directive is a known keyword
+// after an unescaped '#' ("ok 7 case #7 # SKIP why": the description is
+// "case #7", as TAP readers and kunit_parser take it).  Without one, the
+// description ends at the first unescaped '#' (KTAP allows none in it; TAP
+// 13 escapes one as "\#") and what follows is diagnostic data ("ok 5 check
+// # rcode=0").
 void split_directive(std::string_view rest, KtapResult& r) {
-    std::size_t hash = std::string_view::npos;
+    struct Kw {
+        std::string_view word;
+        Directive d;
+        bool prefix_only;  // TAP: any word starting with "skip" is SKIP
+    };
+    static constexpr Kw kws[] = {
+        {"skip", Directive::Skip, true},   {"todo", Directive::Todo, false},
+        {"xfail", Directive::Xfail, false}, {"xpass", Directive::Xpass, false},
+        {"error", Directive::Error, false}, {"timeout", Directive::Timeout, false},
+    };
+    std::size_t first_hash = std::string_view::npos;
     for (std::size_t pos = 0; pos < rest.size(); ++pos) {
         if (rest[pos] == '\\' && pos + 1 < rest.size()) {
             ++pos;  // an escaped character, "\#" or "\\"
             continue;
         }
-        if (rest[pos] == '#') {
-            hash = pos;
-            break;
-        }
-    }
-    if (hash != std::string_view::npos) {
-        std::string_view after = trim(rest.substr(hash + 1));
-        rest = rest.substr(0, hash);
-        struct Kw {
-            std::string_view word;
-            Directive d;
-            bool prefix_only;  // TAP: any word starting with "skip" is SKIP
-        };
-        static constexpr Kw kws[] = {
-            {"skip", Directive::Skip, true},   {"todo", Directive::Todo, false},
-            {"xfail", Directive::Xfail, false}, {"xpass", Directive::Xpass, false},
-            {"error", Directive::Error, false}, {"timeout", Directive::Timeout, false},
-        };
-        std::string_view data = after;
+        if (rest[pos] != '#') continue;
+        if (first_hash == std::string_view::npos) first_hash = pos;
+        std::string_view after = trim(rest.substr(pos + 1));
         for (const auto& kw : kws) {
             if (!starts_with_icase(after, kw.word)) continue;
             std::size_t wend = kw.word.size();
             if (kw.prefix_only) {
-                while (wend < after.size() && std::isalpha(static_cast<unsigned char>(after[wend])))
-                    ++wend;
+                while (wend < after.size() && std::isalpha(static_cast<unsigned char>(after[wend]))) ++wend;
             } else if (wend < after.size() && std::isalnum(static_cast<unsigned char>(after[wend]))) {
                 continue;
             }
             r.directive = kw.d;
-            data = trim(after.substr(wend));
+            std::string_view data = trim(after.substr(wend));
             if (data.starts_with(":")) data = trim(data.substr(1));
             if (data.starts_with("- ")) data.remove_prefix(2);
             else if (data == "-") data = {};
-            break;
+            r.reason = std::string(trim(data));
+            rest = rest.substr(0, pos);
+            first_hash = std::string_view::npos;
+            goto described;
         }
-        r.reason = std::string(trim(data));
     }
+    if (first_hash != std::string_view::npos) {
+        r.reason = std::string(trim(rest.substr(first_hash + 1)));
+        rest = rest.substr(0, first_hash);
+    }
+described:
     std::string_view desc = trim(rest);
     if (desc.starts_with("- ")) desc.remove_prefix(2);
     else if (desc == "-") desc = {};

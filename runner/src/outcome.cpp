@@ -311,7 +311,7 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
         o.notes.push_back("the test's output stayed open after all its processes were killed "
                           "(held by a process outside the test); stopped reading");
     if (!pr.isolation_note.empty()) o.notes.push_back(pr.isolation_note);
-    if (!pr.supervisor_error.empty()) o.notes.push_back(pr.supervisor_error);
+    if (!pr.supervisor_error.empty() && o.reason != pr.supervisor_error) o.notes.push_back(pr.supervisor_error);
     if (k.malformed_lines > 0)
         o.notes.push_back(fmt::format("{} malformed TAP line{}", k.malformed_lines, k.malformed_lines == 1 ? "" : "s"));
     if (k.unterminated_groups > 0)

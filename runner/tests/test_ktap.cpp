@@ -168,6 +168,12 @@ TEST(Ktap, DirectivesAndEscapes) {
     EXPECT_EQ(d.results[2].directive, Directive::None);
     EXPECT_EQ(d.results[2].description, "desc");
     EXPECT_EQ(d.results[2].reason, "not a directive");
+    // A directive after a '#' that is not one: the description runs up to it.
+    auto late = parse_ktap("TAP version 13\nok 7 case #7 # SKIP maybe\n");
+    ASSERT_EQ(late.results.size(), 1u);
+    EXPECT_TRUE(late.results[0].skipped());
+    EXPECT_EQ(late.results[0].description, "case #7");
+    EXPECT_EQ(late.results[0].reason, "maybe");
     EXPECT_FALSE(d.results[3].number.has_value());
     EXPECT_TRUE(d.results[4].failed());
     EXPECT_TRUE(d.results[5].skipped());

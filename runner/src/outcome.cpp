@@ -242,6 +242,16 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
         o.status = Status::Error;
         o.reason = pr.supervisor_error.empty() ? std::string("the test's exit status could not be collected")
                                                : pr.supervisor_error;
+    } else if (auto u = pr.exited && (pr.exit_code == 0 || pr.exit_code == 2 || pr.exit_code == 4)
+                            ? rejected_arguments(test, pr)
+                            : std::nullopt) {
+        // Several KVM selftests print their usage and exit 0 on an option
+        // they do not know (argparse and others exit 2): that is no pass,
+        // skip or expected failure.
+        o.status = Status::Fail;
+        o.reason = fmt::format("exit code {} but the test printed its usage or an option error (\"{}\"): "
+                               "it did not take its arguments: {}",
+                               pr.exit_code, *u, join_args(test.args));
     } else if (pr.exited && pr.exit_code == 2 && pr.leftover_processes == 0) {
         // kselftest's KSFT_XFAIL: the test expected this failure.  Its TAP
         // may well say "not ok"; that is what it expected.
@@ -253,14 +263,7 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
     } else if (pr.exited) {
         const int code = pr.exit_code;
         if (code == 0 || code == 4) {
-            if (auto u = rejected_arguments(test, pr)) {
-                // Several KVM selftests print their usage and exit 0 on an
-                // option they do not know: that is no pass.
-                o.status = Status::Fail;
-                o.reason = fmt::format("exit code {} but the test printed its usage or an option error (\"{}\"): "
-                                       "it did not take its arguments: {}",
-                                       code, *u, join_args(test.args));
-            } else if (auto d = tap_disagreement(k, pr.truncated)) {
+            if (auto d = tap_disagreement(k, pr.truncated)) {
                 o.status = Status::Fail;
                 o.reason = fmt::format("exit code {} ({}) but {}", code, code == 0 ? "pass" : "skip", *d);
             } else if (pr.leftover_processes > 0) {

@@ -576,13 +576,22 @@ TEST(Issue17, Feature_TestCaseFilesCarryArgumentsAndARejectedArgumentFails) {
     write_file(d / "cases/options_test/quoted.test", "timeout=30\noptions_test -n \"a \\\"b\\\" c\"\n");
     write_file(d / "cases/two_lines.test", "options_test -v\noptions_test -n 1\n");
     write_file(d / "cases/missing_program.test", "no_such_test -v\n");
+    // An argparse-style program: usage on stderr and exit 2, which alone
+    // would read as XFAIL.
+    write_file(d / "x86/argparse_test",
+               "#!/bin/sh\necho 'usage: argparse_test [-h]' >&2\n"
+               "echo 'argparse_test: error: unrecognized arguments: --bogus' >&2\nexit 2\n",
+               0755);
+    write_file(d / "cases/argparse.test", "argparse_test --bogus\n");
     auto r = run_cli({"run", d.path().string(), "--testcases", (d / "cases").string(), "--progress", "never",
                       "--json", (d / "r.json").string()});
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
     json j = json::parse(read_file(d / "r.json"));
     std::map<std::string, json> t;
     for (const auto& x : j["tests"]) t[x["name"]] = x;
-    ASSERT_EQ(t.size(), 5u) << j.dump(2);
+    ASSERT_EQ(t.size(), 6u) << j.dump(2);
+    EXPECT_EQ(t["argparse"]["status"], "FAIL");
+    EXPECT_EQ(t["argparse"]["exit_code"], 2);
     EXPECT_EQ(t["options_test/verbose"]["status"], "PASS");
     EXPECT_EQ(t["options_test/verbose"]["args"], json::array({"-v", "-n", "two words"}));
     EXPECT_NE(t["options_test/verbose"]["stdout"].get<std::string>().find("n=two words"), std::string::npos);

@@ -377,7 +377,7 @@ int main(int argc, char** argv) {
                     "default: this project's tests plus the closest upstream tests");
     run->add_option("-j,--jobs", ra.jobs, "Run up to N tests at once")->check(CLI::Range(1, 256))->capture_default_str();
     run->add_option("--timeout", ra.timeout,
-                    "Seconds per test before it and its session are killed (default: the kvm 'settings' file, else 120)")
+                    "Seconds per test before it and all its processes are killed (default: the kvm 'settings' file, else 120)")
         ->check(CLI::PositiveNumber);
     run->add_option("--kill-grace", ra.kill_grace, "Seconds between SIGTERM and SIGKILL on timeout")
         ->check(CLI::NonNegativeNumber)

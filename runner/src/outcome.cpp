@@ -224,7 +224,7 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
         o.reason = pr.spawn_error;
     } else if (pr.cancelled) {
         o.status = Status::Error;
-        o.reason = "interrupted: the runner was asked to stop; the test's session was killed";
+        o.reason = "interrupted: the runner was asked to stop; the test and all its processes were killed";
     } else if (pr.timed_out) {
         o.status = Status::Timeout;
         // The timeout, not the time it took to kill the test (which adds the

@@ -1,5 +1,6 @@
 #include "kvmsr/outcome.hpp"
 
+#include <cctype>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -91,7 +92,7 @@ std::optional<std::string> last_line(std::string_view text, std::size_t max,
 const char* exit_code_name(int code) {
     switch (code) {
         case 1: return "KSFT_FAIL";
-        case 2: return "KSFT_XFAIL";
+        case 2: return "KSFT_XFAIL";  // with leftovers only: else XFAIL
         case 3: return "KSFT_XPASS";
         case 254: return "KVM TEST_ASSERT";
         default: return nullptr;
@@ -109,6 +110,59 @@ std::optional<std::string> tap_disagreement(const KtapDoc& k, bool truncated) {
         long n = static_cast<long>(k.results.size());
         if (n < *k.plan)
             return fmt::format("TAP plan 1..{} but only {} result{}", *k.plan, n, n == 1 ? "" : "s");
+        if (n > *k.plan) return fmt::format("TAP plan 1..{} but {} results", *k.plan, n);
+    }
+    return std::nullopt;
+}
+
+// "2 processes of the test were still running after it ended: sleep (pid
+// 12), sh (pid 13); killed"
+std::string leftover_text(const ProcessResult& pr) {
+    const int n = pr.leftover_processes;
+    std::string names;
+    for (const auto& l : pr.leftovers) names += (names.empty() ? "" : ", ") + l;
+    return fmt::format("{} process{} of the test {} still running after it ended{}{}; killed", n, n == 1 ? "" : "es",
+                       n == 1 ? "was" : "were", names.empty() ? "" : ": ", names);
+}
+
+std::string seconds_text(std::chrono::milliseconds ms) {
+    if (ms.count() % 1000 == 0) return std::to_string(ms.count() / 1000);
+    return fmt::format("{:.1f}", static_cast<double>(ms.count()) / 1000.0);
+}
+
+std::optional<std::string> first_xfail_reason(const std::vector<KtapResult>& rs) {
+    for (const auto& r : rs) {
+        if (r.directive == Directive::Xfail) {
+            if (!r.reason.empty()) return r.reason;
+            if (!r.description.empty()) return r.description;
+        }
+        if (auto s = first_xfail_reason(r.subtests)) return s;
+    }
+    return std::nullopt;
+}
+
+std::string join_args(const std::vector<std::string>& args) {
+    std::string out;
+    for (const auto& a : args) out += (out.empty() ? "" : " ") + a;
+    return out;
+}
+
+// For a test run with arguments: the line of its output that says it did not
+// take them (getopt's complaint, or a "usage:" line), if any.
+std::optional<std::string> rejected_arguments(const PlannedTest& test, const ProcessResult& pr) {
+    if (test.args.empty()) return std::nullopt;
+    for (const std::string* text : {&pr.err, &pr.out}) {
+        for (auto l : lines_of(*text)) {
+            auto t = trim(l);
+            const bool getopt = t.find("invalid option -- ") != std::string_view::npos ||
+                                t.find("unrecognized option '") != std::string_view::npos ||
+                                t.find("option requires an argument -- ") != std::string_view::npos ||
+                                t.find("doesn't allow an argument") != std::string_view::npos;
+            bool usage = t.size() >= 6;
+            for (std::size_t i = 0; usage && i < 6; ++i)
+                usage = std::tolower(static_cast<unsigned char>(t[i])) == "usage:"[i];
+            if (getopt || usage) return clip(t, 120);
+        }
     }
     return std::nullopt;
 }
@@ -118,6 +172,7 @@ std::optional<std::string> tap_disagreement(const KtapDoc& k, bool truncated) {
 const char* status_name(Status s) {
     switch (s) {
         case Status::Pass: return "PASS";
+        case Status::Xfail: return "XFAIL";
         case Status::Skip: return "SKIP";
         case Status::Fail: return "FAIL";
         case Status::Timeout: return "TIMEOUT";
@@ -127,7 +182,7 @@ const char* status_name(Status s) {
     return "?";
 }
 
-bool is_failure(Status s) { return s != Status::Pass && s != Status::Skip; }
+bool is_failure(Status s) { return s != Status::Pass && s != Status::Skip && s != Status::Xfail; }
 
 std::string signal_name(int sig) {
     if (const char* abbrev = ::sigabbrev_np(sig)) return std::string("SIG") + abbrev;
@@ -146,13 +201,19 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
     Outcome o;
     o.name = test.name;
     o.path = test.path.string();
+    o.args = test.args;
+    o.testcase = test.testcase;
     o.ran = pr.started;
     o.seconds = std::chrono::duration<double>(pr.duration).count();
+    o.timeout_s = std::chrono::duration<double>(pr.timeout).count();
     o.truncated = pr.truncated;
     o.out_bytes = pr.out_bytes;
     o.err_bytes = pr.err_bytes;
     o.out = pr.out;
     o.err = pr.err;
+    o.isolation = pr.started ? pr.isolation : std::string();
+    o.leftover_processes = pr.leftover_processes;
+    o.leftovers = pr.leftovers;
     o.ktap = parse_ktap(pr.out);
     if (pr.exited) o.exit_code = pr.exit_code;
     if (pr.signaled) o.signal = pr.signal;
@@ -163,10 +224,13 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
         o.reason = pr.spawn_error;
     } else if (pr.cancelled) {
         o.status = Status::Error;
-        o.reason = "interrupted: the runner was asked to stop; the test's session was killed";
+        o.reason = "interrupted: the runner was asked to stop; the test and all its processes were killed";
     } else if (pr.timed_out) {
         o.status = Status::Timeout;
-        o.reason = fmt::format("timed out after {:.1f} s; the test and all processes of its session were killed", o.seconds);
+        // The timeout, not the time it took to kill the test (which adds the
+        // kill grace): "timed out after 3 s" for --timeout 3.
+        o.reason = fmt::format("timed out after {} s; the test and all its processes were killed",
+                               seconds_text(pr.timeout));
         if (pr.unkillable) o.reason += ", but the test did not die and was left behind";
         if (auto l = failure_line(pr.out, pr.err, 160); !l.empty()) o.notes.push_back("last output: " + l);
     } else if (pr.signaled) {
@@ -174,6 +238,28 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
         o.reason = fmt::format("killed by {} ({}){}", signal_name(pr.signal), pr.signal,
                                pr.core_dumped ? ", core dumped" : "");
         if (auto l = failure_line(pr.out, pr.err, 160); !l.empty()) o.reason += ": " + l;
+    } else if (!pr.exited && !pr.signaled) {
+        o.status = Status::Error;
+        o.reason = pr.supervisor_error.empty() ? std::string("the test's exit status could not be collected")
+                                               : pr.supervisor_error;
+    } else if (auto u = pr.exited && (pr.exit_code == 0 || pr.exit_code == 2 || pr.exit_code == 4)
+                            ? rejected_arguments(test, pr)
+                            : std::nullopt) {
+        // Several KVM selftests print their usage and exit 0 on an option
+        // they do not know (argparse and others exit 2): that is no pass,
+        // skip or expected failure.
+        o.status = Status::Fail;
+        o.reason = fmt::format("exit code {} but the test printed its usage or an option error (\"{}\"): "
+                               "it did not take its arguments: {}",
+                               pr.exit_code, *u, join_args(test.args));
+    } else if (pr.exited && pr.exit_code == 2 && pr.leftover_processes == 0) {
+        // kselftest's KSFT_XFAIL: the test expected this failure.  Its TAP
+        // may well say "not ok"; that is what it expected.
+        o.status = Status::Xfail;
+        if (auto r = first_xfail_reason(k.results)) o.reason = *r;
+        else if (auto l = last_line(pr.out, 240)) o.reason = *l;
+        else if (auto l2 = last_line(pr.err, 240)) o.reason = *l2;
+        else o.reason = "exit code 2 (KSFT_XFAIL), no reason printed";
     } else if (pr.exited) {
         const int code = pr.exit_code;
         if (code == 0 || code == 4) {
@@ -181,9 +267,10 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
                 o.status = Status::Fail;
                 o.reason = fmt::format("exit code {} ({}) but {}", code, code == 0 ? "pass" : "skip", *d);
             } else if (pr.leftover_processes > 0) {
+                // Nothing a test starts may outlive it: a daemon it left is a
+                // failure, whatever the exit code says.
                 o.status = Status::Fail;
-                o.reason = fmt::format("exit code {} but {} process{} of the test were still running; killed",
-                                       code, pr.leftover_processes, pr.leftover_processes == 1 ? "" : "es");
+                o.reason = fmt::format("exit code {} but {}", code, leftover_text(pr));
             } else if (code == 0) {
                 o.status = Status::Pass;
             } else {
@@ -198,6 +285,8 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
             o.status = Status::Fail;
             const char* cname = exit_code_name(code);
             std::string head = cname ? fmt::format("exit code {} ({})", code, cname) : fmt::format("exit code {}", code);
+            if (code == 3) head += ": the test passed where it expected to fail";
+            if (pr.leftover_processes > 0) head += " and " + leftover_text(pr);
             std::string detail;
             if (k.bailed_out) detail = "Bail out! " + k.bail_reason;
             else if (auto f = k.first_failure()) detail = *f;
@@ -217,10 +306,15 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
                                       "the beginning and the end were kept",
                                       pr.out_bytes, pr.err_bytes));
     if (pr.leftover_processes > 0 && o.reason.find("still running") == std::string::npos)
-        o.notes.push_back(fmt::format("{} leftover process{} of the test's session killed",
-                                      pr.leftover_processes, pr.leftover_processes == 1 ? "" : "es"));
+        o.notes.push_back(leftover_text(pr));
+    if (pr.unkillable_processes > 0)
+        o.notes.push_back(fmt::format("{} of them did not die even after SIGKILL (uninterruptible sleep?)",
+                                      pr.unkillable_processes));
     if (pr.pipes_abandoned)
-        o.notes.push_back("a process outside the test's session kept its output open; stopped reading");
+        o.notes.push_back("the test's output stayed open after all its processes were killed "
+                          "(held by a process outside the test); stopped reading");
+    if (!pr.isolation_note.empty()) o.notes.push_back(pr.isolation_note);
+    if (!pr.supervisor_error.empty() && o.reason != pr.supervisor_error) o.notes.push_back(pr.supervisor_error);
     if (k.malformed_lines > 0)
         o.notes.push_back(fmt::format("{} malformed TAP line{}", k.malformed_lines, k.malformed_lines == 1 ? "" : "s"));
     if (k.unterminated_groups > 0)
@@ -234,7 +328,11 @@ Outcome outcome_for_problem(const PlannedTest& test) {
     Outcome o;
     o.name = test.name;
     o.path = test.path.string();
-    o.status = test.problem == PlannedTest::Problem::NotBuilt ? Status::Skip : Status::Error;
+    o.args = test.args;
+    o.testcase = test.testcase;
+    o.status = test.problem == PlannedTest::Problem::NotBuilt || test.problem == PlannedTest::Problem::Excluded
+                   ? Status::Skip
+                   : Status::Error;
     o.reason = test.problem_text;
     return o;
 }
@@ -243,6 +341,8 @@ Outcome outcome_not_run(const PlannedTest& test, const std::string& why) {
     Outcome o;
     o.name = test.name;
     o.path = test.path.string();
+    o.args = test.args;
+    o.testcase = test.testcase;
     o.status = Status::Error;
     o.reason = why;
     return o;

@@ -1,4 +1,5 @@
 // Pure decoding of probe results: bits -> names, errnos -> reasons.
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -33,7 +34,7 @@ std::string offered_labels(const VmTypesInfo& t) {
     return names.empty() ? std::string("none") : join(names, ", ");
 }
 
-const char* target_hint(int vm_type) {
+std::string target_hint(int vm_type) {
     switch (vm_type) {
         case kvmabi::kVmTdx:
             return "TDX VMs need an Intel host with TDX enabled in firmware and kvm_intel loaded with tdx=1";
@@ -42,6 +43,30 @@ const char* target_hint(int vm_type) {
         default:
             return "";
     }
+}
+
+// What this host shows for a target: "here: CPU flag sev_snp no, kvm_amd not loaded".
+std::string target_facts(const HostRaw& raw, int vm_type) {
+    const HostInfo h = decode_host(raw);
+    if (vm_type != kvmabi::kVmTdx && vm_type != kvmabi::kVmSnp) return {};
+    const bool tdx = vm_type == kvmabi::kVmTdx;
+    std::vector<std::string> facts;
+    if (h.cpuinfo_read)
+        facts.push_back(fmt::format("CPU flag {} {}", tdx ? "tdx_host_platform" : "sev_snp",
+                                    (tdx ? h.tdx_host : h.sev_snp) ? "yes" : "no"));
+    if (h.sysfs_read) {
+        const std::string mod = tdx ? "kvm_intel" : "kvm_amd";
+        const std::string param = mod + (tdx ? ".tdx" : ".sev_snp");
+        if (std::find(h.modules.begin(), h.modules.end(), mod) == h.modules.end()) {
+            facts.push_back(mod + " not loaded");
+        } else {
+            std::string v = "?";
+            for (const auto& [k, val] : h.params)
+                if (k == param) v = val;
+            facts.push_back(fmt::format("{}={}", param, v));
+        }
+    }
+    return facts.empty() ? std::string() : "; here: " + join(facts, ", ");
 }
 
 nlohmann::json hypercall_ret_json(const HypercallRetInfo& h) {
@@ -171,7 +196,98 @@ const char* blocker_key(Blocker b) {
     return "unknown";
 }
 
+HostInfo decode_host(const HostRaw& h) {
+    HostInfo i;
+    i.cpuinfo_read = h.cpuinfo_read;
+    i.sysfs_read = h.sysfs_read;
+    i.cpu_model = h.cpu_model;
+    auto has = [&](std::string_view f) { return std::find(h.cpu_flags.begin(), h.cpu_flags.end(), f) != h.cpu_flags.end(); };
+    i.vmx = has("vmx");
+    i.svm = has("svm");
+    i.hypervisor = has("hypervisor");
+    i.sev = has("sev");
+    i.sev_es = has("sev_es");
+    i.sev_snp = has("sev_snp");
+    i.tdx_host = has("tdx_host_platform");
+    for (const auto& m : h.modules) {
+        i.modules.push_back(m.name);
+        if (m.name == "kvm") i.kvm_module = true;
+        else i.vendor_modules.push_back(m.name);
+        for (const auto& [k, v] : m.params) i.params.emplace_back(m.name + "." + k, v);
+    }
+    i.misc_registered = h.misc_registered;
+    i.misc_dev = h.misc_dev;
+
+    auto yes_no = [](bool b) { return b ? "yes" : "no"; };
+    if (!h.cpuinfo_read) {
+        i.lines.emplace_back("CPU (/proc/cpuinfo)", "could not be read");
+    } else {
+        std::string cpu = h.cpu_model.empty() ? std::string("unknown model") : h.cpu_model;
+        std::string virt = i.vmx ? "VMX" : i.svm ? "SVM" : "neither VMX nor SVM";
+        cpu += "; hardware virtualization: " + virt;
+        if (i.hypervisor) cpu += "; runs under a hypervisor (a guest)";
+        i.lines.emplace_back("CPU (/proc/cpuinfo)", cpu);
+        i.lines.emplace_back("CPU flags sev, sev_es, sev_snp",
+                             fmt::format("{}, {}, {}", yes_no(i.sev), yes_no(i.sev_es), yes_no(i.sev_snp)));
+        i.lines.emplace_back("CPU flag tdx_host_platform", yes_no(i.tdx_host));
+    }
+    if (!h.sysfs_read) {
+        i.lines.emplace_back("KVM modules (/sys/module)", "could not be read");
+    } else {
+        std::vector<std::string> absent;
+        for (const char* m : {"kvm", "kvm_intel", "kvm_amd"})
+            if (std::find(i.modules.begin(), i.modules.end(), m) == i.modules.end()) absent.push_back(m);
+        std::string v = i.modules.empty() ? std::string("none loaded") : join(i.modules, ", ") + " loaded or built in";
+        if (!absent.empty() && !i.modules.empty()) v += "; not loaded: " + join(absent, ", ");
+        i.lines.emplace_back("KVM modules (/sys/module)", v);
+        if (!i.params.empty()) {
+            std::vector<std::string> ps;
+            for (const auto& [k, val] : i.params) ps.push_back(k + "=" + val);
+            i.lines.emplace_back("KVM module parameters", join(ps, " "));
+        }
+    }
+    i.lines.emplace_back("KVM device (/sys/class/misc/kvm)",
+                         h.misc_registered ? "registered (" + (h.misc_dev.empty() ? std::string("?") : h.misc_dev) + ")"
+                                           : std::string("not registered"));
+    return i;
+}
+
 namespace {
+
+// Why there is no device node, from what the host says around it.
+std::string no_device_reason(const ProbeRaw& raw) {
+    const HostInfo h = decode_host(raw.host);
+    std::string head = fmt::format("no {}: open() failed with {}", raw.device, errno_text(raw.open_err));
+    if (h.misc_registered) {
+        std::string numbers = h.misc_dev.empty() ? std::string("10:232") : h.misc_dev;
+        if (auto c = numbers.find(':'); c != std::string::npos) numbers[c] = ' ';
+        return head + fmt::format("; KVM registered its device ({}) but there is no node for it: create it "
+                                  "(mknod {} c {}) or check udev",
+                                  h.misc_dev, raw.device, numbers);
+    }
+    if (!h.sysfs_read) return head + "; /sys/module cannot be read, so whether KVM is loaded is unknown";
+    std::string cpu;
+    if (h.cpuinfo_read) {
+        if (h.vmx || h.svm)
+            cpu = fmt::format("the CPU has {}", h.vmx ? "VMX" : "SVM");
+        else
+            cpu = std::string("the CPU has neither VMX nor SVM") +
+                  (h.hypervisor ? " (it runs under a hypervisor that does not offer nested virtualization)" : "");
+    }
+    if (!h.kvm_module) {
+        std::string hint = h.vmx ? "; modprobe kvm_intel" : h.svm ? "; modprobe kvm_amd" : "";
+        return head + "; the kvm module is not loaded (no /sys/module/kvm)" + (cpu.empty() ? "" : "; " + cpu) + hint;
+    }
+    std::string vendors = h.vendor_modules.empty() ? std::string("no vendor module (kvm_intel, kvm_amd) is loaded")
+                                                   : join(h.vendor_modules, ", ") + (h.vendor_modules.size() == 1 ? " is" : " are") +
+                                                         " loaded but registered no KVM device";
+    std::string hint;
+    if (h.vendor_modules.empty() && h.vmx) hint = "; modprobe kvm_intel";
+    else if (h.vendor_modules.empty() && h.svm) hint = "; modprobe kvm_amd";
+    else if (!h.vendor_modules.empty()) hint = "; the kernel log says why";
+    return head + "; the kvm module is loaded; " + vendors + " (/sys/class/misc/kvm absent)" +
+           (cpu.empty() ? "" : "; " + cpu) + hint;
+}
 
 // Why the device itself is unusable, if it is.
 std::pair<Blocker, std::string> device_blocker(const ProbeRaw& raw) {
@@ -180,9 +296,7 @@ std::pair<Blocker, std::string> device_blocker(const ProbeRaw& raw) {
             case ENOENT:
             case ENODEV:
             case ENXIO:
-                return {Blocker::NoDevice,
-                        fmt::format("no {}: open() failed with {}; KVM is not loaded or this is not a KVM host",
-                                    raw.device, errno_text(raw.open_err))};
+                return {Blocker::NoDevice, no_device_reason(raw)};
             case EACCES:
             case EPERM:
                 return {Blocker::NoPermission,
@@ -216,12 +330,12 @@ TargetInfo decode_target(const ProbeRaw& raw, int vm_type) {
         if (!types.known) {
             blocker = Blocker::VmTypeNotOffered;
             reason = fmt::format("VM type not offered: the kernel does not answer KVM_CAP_VM_TYPES ({}); {}",
-                                 types.error, target_hint(vm_type));
+                                 types.error, target_hint(vm_type) + target_facts(raw.host, vm_type));
         } else if (!offered) {
             blocker = Blocker::VmTypeNotOffered;
             reason = fmt::format("VM type not offered: KVM_CAP_VM_TYPES = {} ({}) does not include {} (type {}); {}",
                                  hex(types.mask), offered_labels(types), t.target, vm_type,
-                                 target_hint(vm_type));
+                                 target_hint(vm_type) + target_facts(raw.host, vm_type));
         } else {
             const VmProbeRaw* vm = nullptr;
             for (const auto& v : raw.vms)
@@ -259,6 +373,7 @@ TargetInfo decode_target(const ProbeRaw& raw, int vm_type) {
 ProbeReport decode_probe(const ProbeRaw& raw) {
     ProbeReport r;
     r.device = raw.device;
+    r.host = decode_host(raw.host);
     r.opened = raw.open_err == 0;
     auto [blocker, reason] = device_blocker(raw);
     r.device_blocker = blocker;
@@ -295,6 +410,8 @@ std::string format_probe_text(const ProbeReport& r) {
     auto line = [&](std::string_view key, const std::string& value) {
         out += fmt::format("  {:<44} {}\n", key, value);
     };
+    out += "Host\n";
+    for (const auto& [k, v] : r.host.lines) line(k, v);
     out += fmt::format("KVM probe of {}\n", r.device);
     if (r.device_blocker != Blocker::None) {
         line("device", r.device_reason);
@@ -339,6 +456,20 @@ std::string format_probe_text(const ProbeReport& r) {
 nlohmann::json probe_to_json(const ProbeReport& r) {
     nlohmann::json j;
     j["device"] = r.device;
+    nlohmann::json host;
+    host["cpuinfo_read"] = r.host.cpuinfo_read;
+    host["cpu_model"] = r.host.cpu_model;
+    host["cpu_flags"] = {{"vmx", r.host.vmx},           {"svm", r.host.svm},   {"hypervisor", r.host.hypervisor},
+                         {"sev", r.host.sev},           {"sev_es", r.host.sev_es}, {"sev_snp", r.host.sev_snp},
+                         {"tdx_host_platform", r.host.tdx_host}};
+    host["sysfs_read"] = r.host.sysfs_read;
+    host["modules"] = r.host.modules;
+    nlohmann::json params = nlohmann::json::object();
+    for (const auto& [k, v] : r.host.params) params[k] = v;
+    host["module_parameters"] = params;
+    host["kvm_device_registered"] = r.host.misc_registered;
+    host["kvm_device_numbers"] = r.host.misc_dev;
+    j["host"] = host;
     j["opened"] = r.opened;
     j["device_blocker"] = blocker_key(r.device_blocker);
     j["device_reason"] = r.device_reason;

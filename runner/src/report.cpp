@@ -10,66 +10,138 @@ namespace kvmsr {
 
 namespace {
 
-constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+// ---- KTAP (Documentation/dev-tools/ktap.rst) ---------------------------------
 
-// Length of the valid UTF-8 sequence at s[i] that XML 1.0 allows, 0 if none.
-std::size_t xml_char_len(std::string_view s, std::size_t i) {
-    const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-    unsigned char c = b(i);
-    if (c < 0x80) return (c >= 0x20 || c == '\t' || c == '\n' || c == '\r') ? 1 : 0;
-    std::size_t n;
-    std::uint32_t cp;
-    if ((c & 0xE0) == 0xC0) { n = 2; cp = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { n = 3; cp = c & 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { n = 4; cp = c & 0x07; }
-    else return 0;
-    if (i + n > s.size()) return 0;
-    for (std::size_t k = 1; k < n; ++k) {
-        if ((b(i + k) & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (b(i + k) & 0x3F);
-    }
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000)) return 0;  // overlong
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF) return 0;
-    return n;
-}
-
-std::string one_line(std::string_view s) {
+// A name or description on a KTAP result line: one line of printable UTF-8
+// (display_safe), no '#' (KTAP allows none in a description), no trailing
+// blank.  '#', '%' and a leading '-' (which parsers strip as TAP's "- "
+// separator) are written as %23, %25 and %2D.
+std::string ktap_name(std::string_view s) {
+    std::string safe = display_safe(s);
+    while (!safe.empty() && safe.back() == ' ') safe.pop_back();
     std::string out;
-    for (char c : s) out += (c == '\n' || c == '\r') ? ' ' : c;
-    return out;
-}
-
-std::string ktap_escape(std::string_view s) {
-    std::string out;
-    for (char c : one_line(s)) {
-        if (c == '#' || c == '\\') out += '\\';
-        out += c;
+    out.reserve(safe.size());
+    for (std::size_t i = 0; i < safe.size(); ++i) {
+        const char c = safe[i];
+        if (c == '#') out += "%23";
+        else if (c == '%') out += "%25";
+        else if (c == '-' && i == 0) out += "%2D";
+        else out += c;
     }
     return out;
 }
 
-void write_ktap_results(std::string& out, const std::vector<KtapResult>& rs, int depth) {
-    const std::string ind(static_cast<std::size_t>(depth) * 4, ' ');
-    out += ind + "KTAP version 1\n";
-    out += fmt::format("{}1..{}\n", ind, rs.size());
+// A diagnostic line "# text".  Text that would read as a "# Subtest:" header
+// is put in parentheses.
+std::string ktap_diag(const std::string& indent, std::string_view text) {
+    std::string t = display_safe(text);
+    if (t.starts_with("Subtest:")) t = "(" + t + ")";
+    return indent + "# " + t + "\n";
+}
+
+// The data after a directive: one line, printable.
+std::string ktap_data(std::string_view text) { return display_safe(text); }
+
+// How a result reads in KTAP: its own ok / not ok (a nested "not ok ... #
+// TODO" stays "not ok"), its directive and data.
+std::string ktap_result_line(const std::string& indent, bool ok, long number, const std::string& name,
+                             std::string_view directive, std::string_view data) {
+    std::string line = indent;
+    line += ok ? "ok " : "not ok ";
+    line += std::to_string(number);
+    if (!name.empty()) {
+        line += ' ';
+        line += name;
+    }
+    if (!directive.empty() || !data.empty()) {
+        line += " #";
+        if (!directive.empty()) {
+            line += ' ';
+            line += directive;
+        }
+        if (!data.empty()) {
+            line += ' ';
+            line += ktap_data(data);
+        }
+    }
+    return line + "\n";
+}
+
+// The test's own results, as it gave them: its ok / not ok, directives,
+// descriptions, diagnostics and its own plan, even a wrong one.  Results
+// beyond its plan would be read as the next test's, so they are written as
+// diagnostic lines.  Results are numbered 1, 2, ... as KTAP requires.
+void write_own_results(std::string& out, const std::vector<KtapResult>& rs, std::optional<long> plan,
+                       std::size_t depth) {
+    const std::string ind(depth * 2, ' ');
+    if (plan) out += fmt::format("{}1..{}\n", ind, *plan);
     long n = 0;
     for (const auto& r : rs) {
         ++n;
-        if (!r.subtests.empty()) write_ktap_results(out, r.subtests, depth + 1);
-        const bool bad = r.failed();
-        std::string line = fmt::format("{}{} {}", ind, bad ? "not ok" : "ok", n);
-        std::string desc = r.description;
-        if (r.unterminated) desc += " (no result line)";
-        if (!desc.empty()) line += " " + ktap_escape(desc);
-        if (r.directive != Directive::None) {
-            line += fmt::format(" # {}", directive_name(r.directive));
-            if (!r.reason.empty()) line += " " + one_line(r.reason);
+        std::string name = ktap_name(r.description);
+        if (r.unterminated) name += " (no result line)";
+        const bool ok = r.ok && !r.unterminated;
+        std::string_view dir = directive_name(r.directive);
+        if (plan && n > *plan) {
+            out += ktap_diag(ind, fmt::format("beyond the plan 1..{}: {} {} {}{}{}", *plan, ok ? "ok" : "not ok",
+                                              r.number ? *r.number : n, name, dir.empty() ? "" : " # ",
+                                              dir.empty() ? std::string() : std::string(dir) + " " + r.reason));
+            continue;
         }
-        out += line + "\n";
+        if (!r.subtests.empty()) {
+            const std::string sub(ind + "  ");
+            out += sub + "KTAP version 1\n";
+            // A group without a plan ends where a result line carries its
+            // name: a group needs one.
+            if (name.empty() && !r.subtest_plan) name = fmt::format("subtest {}", n);
+            if (!name.empty()) out += sub + "# Subtest: " + name + "\n";
+            write_own_results(out, r.subtests, r.subtest_plan, depth + 1);
+        }
+        for (const auto& d : r.diagnostics) out += ktap_diag(ind, d);
+        out += ktap_result_line(ind, ok, n, name, dir, r.reason);
+    }
+}
+
+// True when kunit_parser would count something other than skips in these
+// results: a leaf without SKIP, an unterminated group, or fewer results
+// than a plan (counted as crashed).
+bool counts_beyond_skips(const std::vector<KtapResult>& rs, std::optional<long> plan) {
+    if (plan && static_cast<long>(rs.size()) < *plan) return true;
+    for (const auto& r : rs) {
+        if (r.unterminated) return true;
+        if (r.subtests.empty() ? r.directive != Directive::Skip : counts_beyond_skips(r.subtests, r.subtest_plan))
+            return true;
+    }
+    return false;
+}
+
+void write_as_diagnostics(std::string& out, const std::vector<KtapResult>& rs, const std::string& indent) {
+    for (const auto& r : rs) {
+        std::string_view dir = directive_name(r.directive);
+        std::string desc = ktap_name(r.description);
+        out += ktap_diag(indent, fmt::format("its TAP: {}{}{}{}{}", r.ok ? "ok" : "not ok", desc.empty() ? "" : " ",
+                                             desc, dir.empty() ? "" : " # ",
+                                             dir.empty() ? std::string() : std::string(dir) + " " + r.reason));
+        write_as_diagnostics(out, r.subtests, indent + "  ");
     }
 }
 
 std::string fmt_seconds(double s) { return fmt::format("{:.2f}s", s); }
+
+}  // namespace
+
+std::string clip_display(const std::string& s, std::size_t max) {
+    if (display_width(s) <= max) return s;
+    std::size_t keep = 0, chars = 0;
+    while (keep < s.size() && chars < max - 3) {
+        ++keep;
+        while (keep < s.size() && (static_cast<unsigned char>(s[keep]) & 0xC0) == 0x80) ++keep;
+        ++chars;
+    }
+    return s.substr(0, keep) + "...";
+}
+
+namespace {
 
 std::string classname_of(const std::string& name) {
     auto slash = name.rfind('/');
@@ -82,28 +154,13 @@ std::string classname_of(const std::string& name) {
 
 }  // namespace
 
-std::string xml_safe(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size();) {
-        std::size_t n = xml_char_len(s, i);
-        if (n == 0) {
-            out += kReplacement;
-            ++i;
-        } else {
-            out.append(s.substr(i, n));
-            i += n;
-        }
-    }
-    return out;
-}
-
 Summary summarize(const std::vector<Outcome>& outcomes) {
     Summary s;
     for (const auto& o : outcomes) {
         ++s.total;
         switch (o.status) {
             case Status::Pass: ++s.pass; break;
+            case Status::Xfail: ++s.xfail; break;
             case Status::Skip: ++s.skip; break;
             case Status::Fail: ++s.fail; break;
             case Status::Timeout: ++s.timeout; break;
@@ -115,27 +172,39 @@ Summary summarize(const std::vector<Outcome>& outcomes) {
 }
 
 std::string summary_line(const Summary& s, double seconds) {
-    return fmt::format("Summary: {} test{}: {} passed, {} skipped, {} failed ({} fail, {} timeout, {} crash, {} error) in {:.1f} s",
-                       s.total, s.total == 1 ? "" : "s", s.pass, s.skip, s.failures(), s.fail, s.timeout, s.crash,
-                       s.error, seconds);
+    return fmt::format("Summary: {} test{}: {} passed, {}{} skipped, {} failed ({} fail, {} timeout, {} crash, {} error) "
+                       "in {:.1f} s",
+                       s.total, s.total == 1 ? "" : "s", s.pass, s.xfail ? fmt::format("{} xfail, ", s.xfail) : "",
+                       s.skip, s.failures(), s.fail, s.timeout, s.crash, s.error, seconds);
+}
+
+std::string failed_line(const std::vector<Outcome>& outcomes) {
+    std::string names;
+    for (const auto& o : outcomes)
+        if (is_failure(o.status))
+            names += fmt::format("{}{} ({})", names.empty() ? "" : ", ", display_safe(o.name), status_name(o.status));
+    return names.empty() ? std::string() : "Failed: " + names;
 }
 
 std::string format_table(const RunReport& r) {
+    // Everything that came from a test (names, reasons, notes) is printed
+    // through display_safe(): no escape sequence, newline or invalid byte
+    // reaches the terminal.
     std::size_t w = 4;
-    for (const auto& o : r.outcomes) w = std::max(w, o.name.size());
+    for (const auto& o : r.outcomes) w = std::max(w, display_width(display_safe(o.name)));
     w = std::min<std::size_t>(w, 60);
     std::string out;
     out += fmt::format("{:<{}}  {:<7}  {:>9}  {}\n", "TEST", w, "RESULT", "DURATION", "DETAILS");
     out += fmt::format("{}\n", std::string(w + 2 + 7 + 2 + 9 + 2 + 7, '-'));
     for (const auto& o : r.outcomes) {
-        std::string detail = o.reason;
+        std::string detail = display_safe(o.reason);
         if (o.status == Status::Pass && o.ktap.has_tap() && !o.ktap.results.empty()) {
             auto c = o.ktap.leaf_counts();
             detail = fmt::format("TAP: {} ok, {} skip", c.pass + c.xfail + c.xpass, c.skip);
         }
-        if (detail.size() > 90) detail = detail.substr(0, 87) + "...";
-        out += fmt::format("{:<{}}  {:<7}  {:>9}  {}\n", o.name, w, status_name(o.status),
-                           o.ran ? fmt_seconds(o.seconds) : std::string("-"), xml_safe(detail));
+        detail = clip_display(detail, 90);
+        out += fmt::format("{:<{}}  {:<7}  {:>9}  {}\n", display_safe(o.name), w, status_name(o.status),
+                           o.ran ? fmt_seconds(o.seconds) : std::string("-"), detail);
     }
     std::vector<const Outcome*> skips, fails;
     for (const auto& o : r.outcomes) {
@@ -144,16 +213,18 @@ std::string format_table(const RunReport& r) {
     }
     if (!skips.empty()) {
         out += fmt::format("\nSkipped ({}):\n", skips.size());
-        for (const auto* o : skips) out += fmt::format("  {}: {}\n", o->name, xml_safe(o->reason));
+        for (const auto* o : skips) out += fmt::format("  {}: {}\n", display_safe(o->name), display_safe(o->reason));
     }
     if (!fails.empty()) {
         out += fmt::format("\nFailed ({}):\n", fails.size());
         for (const auto* o : fails) {
-            out += fmt::format("  {} [{}]: {}\n", o->name, status_name(o->status), xml_safe(o->reason));
-            for (const auto& n : o->notes) out += fmt::format("      note: {}\n", xml_safe(n));
+            out += fmt::format("  {} [{}]: {}\n", display_safe(o->name), status_name(o->status),
+                               display_safe(o->reason));
+            for (const auto& n : o->notes) out += fmt::format("      note: {}\n", display_safe(n));
         }
     }
-    out += "\n" + summary_line(summarize(r.outcomes), r.seconds) + "\n";
+    out += fmt::format("\n{}\n", summary_line(summarize(r.outcomes), r.seconds));
+    if (auto f = failed_line(r.outcomes); !f.empty()) out += f + "\n";
     return out;
 }
 
@@ -170,7 +241,7 @@ std::string to_junit(const RunReport& r) {
         n.append_attribute("tests") = s.total;
         n.append_attribute("failures") = s.fail + s.timeout + s.crash;
         n.append_attribute("errors") = s.error;
-        n.append_attribute("skipped") = s.skip;
+        n.append_attribute("skipped") = s.skip + s.xfail;
         n.append_attribute("time") = fmt::format("{:.3f}", r.seconds).c_str();
     };
     auto suites = doc.append_child("testsuites");
@@ -189,6 +260,7 @@ std::string to_junit(const RunReport& r) {
     prop("directory", r.directory);
     prop("kernel", r.kernel);
     prop("jobs", std::to_string(r.jobs));
+    if (!r.isolation.empty()) prop("isolation", r.isolation);
 
     for (const auto& o : r.outcomes) {
         auto tc = suite.append_child("testcase");
@@ -205,6 +277,13 @@ std::string to_junit(const RunReport& r) {
             case Status::Skip: {
                 auto sk = tc.append_child("skipped");
                 sk.append_attribute("message") = xml_safe(o.reason).c_str();
+                break;
+            }
+            case Status::Xfail: {
+                // JUnit has no expected failure; like pytest, a skip of type xfail.
+                auto sk = tc.append_child("skipped");
+                sk.append_attribute("type") = "xfail";
+                sk.append_attribute("message") = xml_safe("XFAIL: " + o.reason).c_str();
                 break;
             }
             case Status::Error: {
@@ -230,26 +309,56 @@ std::string to_junit(const RunReport& r) {
     return os.str();
 }
 
+// The KTAP summary.  Each test is one result; its category maps to KTAP as
+// README.md's table says, and the test's own TAP results are nested below
+// it.
 std::string to_ktap(const RunReport& r) {
     const Summary s = summarize(r.outcomes);
     std::string out = "KTAP version 1\n";
-    out += fmt::format("# kvm-selftest-runner: {} (kernel {}, {})\n", one_line(r.directory), one_line(r.kernel),
-                       r.started);
+    out += ktap_diag("", fmt::format("kvm-selftest-runner: {} (kernel {}, {})", r.directory, r.kernel, r.started));
     out += fmt::format("1..{}\n", r.outcomes.size());
-    int n = 0;
+    long n = 0;
     for (const auto& o : r.outcomes) {
         ++n;
-        if (!o.ktap.results.empty()) write_ktap_results(out, o.ktap.results, 1);
+        const std::string name = ktap_name(o.name);
         const bool bad = is_failure(o.status);
-        if (bad && !o.reason.empty()) out += "# " + one_line(xml_safe(o.reason)) + "\n";
-        if (bad)
-            for (const auto& note : o.notes) out += "# note: " + one_line(xml_safe(note)) + "\n";
-        std::string line = fmt::format("{} {} {}", bad ? "not ok" : "ok", n, ktap_escape(o.name));
-        if (o.status == Status::Skip) line += " # SKIP " + one_line(xml_safe(o.reason));
-        out += line + "\n";
+        const auto& own = o.ktap.results;
+        // A failed test whose own results are all skips would be counted by
+        // kunit_parser as skipped (it counts a parent through its
+        // subtests): those results become diagnostics, the test one failure.
+        const bool nest = !own.empty() && (!bad || counts_beyond_skips(own, o.ktap.plan));
+        if (nest) {
+            out += "  KTAP version 1\n";
+            out += "  # Subtest: " + name + "\n";
+            write_own_results(out, own, o.ktap.plan_skip ? std::nullopt : o.ktap.plan, 1);
+            if (o.ktap.bailed_out) out += ktap_diag("  ", "Bail out! " + o.ktap.bail_reason);
+        } else if (!own.empty()) {
+            write_as_diagnostics(out, own, "");
+        }
+        if (bad && !o.reason.empty()) out += ktap_diag("", o.reason);
+        for (const auto& note : o.notes) out += ktap_diag("", "note: " + note);
+        std::string_view dir;
+        std::string data;
+        switch (o.status) {
+            case Status::Pass: break;
+            case Status::Xfail: dir = "XFAIL"; data = o.reason; break;
+            case Status::Skip: dir = "SKIP"; data = o.reason; break;
+            case Status::Fail:
+                if (o.exit_code) data = fmt::format("exit={}", *o.exit_code);
+                break;
+            case Status::Crash:
+                if (o.signal) data = fmt::format("signal={}", signal_name(*o.signal));
+                break;
+            case Status::Timeout:
+                dir = "TIMEOUT";
+                data = fmt::format("{:g} seconds", o.timeout_s);
+                break;
+            case Status::Error: dir = "ERROR"; data = o.reason; break;
+        }
+        out += ktap_result_line("", !bad, n, name, dir, data);
     }
-    out += fmt::format("# Totals: pass:{} fail:{} xfail:0 xpass:0 skip:{} error:{}\n", s.pass,
-                       s.fail + s.timeout + s.crash, s.skip, s.error);
+    out += fmt::format("# Totals: pass:{} fail:{} xfail:{} xpass:0 skip:{} error:{}\n", s.pass,
+                       s.fail + s.timeout + s.crash, s.xfail, s.skip, s.error);
     return out;
 }
 
@@ -263,7 +372,8 @@ nlohmann::json to_json(const RunReport& r) {
     j["hostname"] = xml_safe(r.hostname);
     j["kernel"] = xml_safe(r.kernel);
     j["jobs"] = r.jobs;
-    j["summary"] = {{"total", s.total},     {"pass", s.pass},   {"skip", s.skip},
+    j["isolation"] = r.isolation;
+    j["summary"] = {{"total", s.total},     {"pass", s.pass},   {"xfail", s.xfail}, {"skip", s.skip},
                     {"fail", s.fail},       {"timeout", s.timeout}, {"crash", s.crash},
                     {"error", s.error},     {"failures", s.failures()}};
     j["success"] = s.failures() == 0;
@@ -282,6 +392,16 @@ nlohmann::json to_json(const RunReport& r) {
         t["exit_code"] = o.exit_code ? nlohmann::json(*o.exit_code) : nlohmann::json(nullptr);
         t["signal"] = o.signal ? nlohmann::json(*o.signal) : nlohmann::json(nullptr);
         t["duration_s"] = o.seconds;
+        t["isolation"] = o.isolation.empty() ? nlohmann::json(nullptr) : nlohmann::json(o.isolation);
+        t["leftover_processes"] = o.leftover_processes;
+        nlohmann::json left = nlohmann::json::array();
+        for (const auto& l : o.leftovers) left.push_back(xml_safe(l));
+        t["leftovers"] = left;
+        t["args"] = nlohmann::json::array();
+        for (const auto& a : o.args) t["args"].push_back(xml_safe(a));
+        t["testcase"] = o.testcase.empty() ? nlohmann::json(nullptr) : nlohmann::json(xml_safe(o.testcase));
+        t["stdout_file"] = o.stdout_file.empty() ? nlohmann::json(nullptr) : nlohmann::json(xml_safe(o.stdout_file));
+        t["stderr_file"] = o.stderr_file.empty() ? nlohmann::json(nullptr) : nlohmann::json(xml_safe(o.stderr_file));
         t["truncated"] = o.truncated;
         t["stdout_bytes"] = o.out_bytes;
         t["stderr_bytes"] = o.err_bytes;

@@ -1,11 +1,15 @@
 #include "kvmsr/suite.hpp"
 
+#include <fnmatch.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <set>
+
+#include <fmt/format.h>
 
 namespace kvmsr {
 
@@ -204,9 +208,250 @@ std::vector<PlannedTest> plan_all_tests(const TestDir& dir) {
         }
         std::sort(names.begin(), names.end());
     }
+    // No names must stay no tests: plan_tests() would fall back to the
+    // default set, and a mistyped directory would pass as six skips.
+    if (names.empty()) return {};
     std::vector<PlannedTest> plan = plan_tests(dir, names);
     for (auto& t : plan) t.origin = Origin::All;
     return plan;
+}
+
+std::string describe_no_tests(const TestDir& dir) {
+    std::string list = dir.install ? "its kselftest-list.txt lists no kvm tests and " : "";
+    std::size_t files = 0, scripts = 0, other_exec = 0;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(dir.base, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (it.depth() > 2) {
+            it.disable_recursion_pending();
+            continue;
+        }
+        if (!it->is_regular_file(ec)) continue;
+        ++files;
+        if (::access(it->path().c_str(), X_OK) != 0) continue;
+        std::ifstream f(it->path(), std::ios::binary);
+        char magic[2] = {};
+        f.read(magic, 2);
+        if (f.gcount() == 2 && magic[0] == '#' && magic[1] == '!') ++scripts;
+        else ++other_exec;
+    }
+    if (files == 0) return list + "it is empty";
+    std::string what = std::to_string(files) + (files == 1 ? " file" : " files");
+    if (scripts) what += ", " + std::to_string(scripts) + (scripts == 1 ? " executable script" : " executable scripts");
+    if (other_exec) what += ", " + std::to_string(other_exec) + " other executable" + (other_exec == 1 ? "" : "s");
+    return list + "it holds " + what + " and no ELF executable (--all runs the ELF programs of a KVM selftests build; "
+           "name scripts explicitly to run them)";
+}
+
+bool never_built(const PlannedTest& t) {
+    return t.problem == PlannedTest::Problem::NotBuilt || t.problem == PlannedTest::Problem::NotFound ||
+           t.problem == PlannedTest::Problem::Excluded;
+}
+
+// ---- test-case files ------------------------------------------------------------
+
+std::vector<std::string> split_command(std::string_view line, std::string& error) {
+    std::vector<std::string> words;
+    std::string cur;
+    bool in_word = false;
+    char quote = 0;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        const char c = line[i];
+        if (quote) {
+            if (c == quote) quote = 0;
+            else if (c == '\\' && quote == '"' && i + 1 < line.size() && (line[i + 1] == '"' || line[i + 1] == '\\'))
+                cur += line[++i];
+            else cur += c;
+            continue;
+        }
+        if (c == ' ' || c == '\t') {
+            if (in_word) words.push_back(std::move(cur));
+            cur.clear();
+            in_word = false;
+            continue;
+        }
+        in_word = true;
+        if (c == '\'' || c == '"') {
+            quote = c;
+        } else if (c == '\\') {
+            if (i + 1 == line.size()) {
+                error = "a backslash at the end of the line";
+                return {};
+            }
+            cur += line[++i];
+        } else {
+            cur += c;
+        }
+    }
+    if (quote) {
+        error = std::string("an unterminated ") + (quote == '"' ? "\"" : "'") + " quote";
+        return {};
+    }
+    if (in_word) words.push_back(std::move(cur));
+    return words;
+}
+
+TestCaseFile parse_testcase(std::string_view text) {
+    TestCaseFile tc;
+    std::size_t pos = 0, lineno = 0, command_line = 0;
+    while (pos <= text.size()) {
+        std::size_t nl = text.find('\n', pos);
+        if (nl == std::string_view::npos) nl = text.size();
+        std::string_view line = text.substr(pos, nl - pos);
+        pos = nl + 1;
+        ++lineno;
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+        while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+        if (line.empty() || line.front() == '#') continue;
+        if (line.starts_with("timeout=")) {
+            std::string v(line.substr(8));
+            char* end = nullptr;
+            double t = std::strtod(v.c_str(), &end);
+            if (v.empty() || *end != '\0' || !(t > 0)) {
+                tc.error = fmt::format("line {}: timeout= wants a positive number of seconds", lineno);
+                return tc;
+            }
+            tc.timeout_s = t;
+            continue;
+        }
+        if (command_line) {
+            tc.error = fmt::format("line {}: a second command line (line {} is the first): a test-case file holds "
+                                   "one test case",
+                                   lineno, command_line);
+            return tc;
+        }
+        command_line = lineno;
+        std::string err;
+        tc.argv = split_command(line, err);
+        if (!err.empty()) {
+            tc.error = fmt::format("line {}: {}", lineno, err);
+            return tc;
+        }
+    }
+    if (tc.argv.empty()) tc.error = "no command line";
+    return tc;
+}
+
+namespace {
+
+PlannedTest testcase_test(const TestDir& dir, const fs::path& file, std::string name) {
+    PlannedTest t;
+    t.origin = Origin::TestCase;
+    t.testcase = file.string();
+    t.name = std::move(name);
+    std::ifstream f(file, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    TestCaseFile tc = f ? parse_testcase(text) : TestCaseFile{{}, {}, "cannot be read"};
+    if (!tc.error.empty()) {
+        t.problem = PlannedTest::Problem::BadTestCase;
+        t.problem_text = fmt::format("test-case file {}: {}", file.string(), tc.error);
+        return t;
+    }
+    PlannedTest prog = plan_tests(dir, {tc.argv[0]}).front();
+    t.path = prog.path;
+    t.ours = prog.ours;
+    t.problem = prog.problem == PlannedTest::Problem::NotBuilt ? PlannedTest::Problem::NotFound : prog.problem;
+    t.problem_text = prog.problem_text;
+    if (t.problem != PlannedTest::Problem::None)
+        t.problem_text = fmt::format("{} (test-case file {})", t.problem_text, file.string());
+    t.args.assign(tc.argv.begin() + 1, tc.argv.end());
+    t.timeout_s = tc.timeout_s;
+    return t;
+}
+
+}  // namespace
+
+bool plan_testcases(const TestDir& dir, const fs::path& where, std::vector<PlannedTest>& plan, std::string& error) {
+    std::error_code ec;
+    if (fs::is_regular_file(where, ec)) {
+        std::string name = where.string();
+        if (name.size() > 5 && name.ends_with(".test")) name.resize(name.size() - 5);
+        plan.push_back(testcase_test(dir, where, name));
+        return true;
+    }
+    if (!fs::is_directory(where, ec)) {
+        error = fmt::format("test cases: {} is neither a .test file nor a directory", where.string());
+        return false;
+    }
+    std::vector<fs::path> files;
+    for (auto it = fs::recursive_directory_iterator(where, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (it.depth() > 4) {
+            it.disable_recursion_pending();
+            continue;
+        }
+        if (it->is_regular_file(ec) && it->path().extension() == ".test") files.push_back(it->path());
+    }
+    std::sort(files.begin(), files.end());
+    if (files.empty()) {
+        error = fmt::format("test cases: no .test file in {}", where.string());
+        return false;
+    }
+    for (const auto& f : files) {
+        fs::path rel = f.lexically_relative(where);
+        rel.replace_extension();
+        plan.push_back(testcase_test(dir, f, rel.string()));
+    }
+    return true;
+}
+
+// ---- exclude lists ------------------------------------------------------------------
+
+bool read_exclude_file(const fs::path& file, std::vector<Exclusion>& out, std::string& error) {
+    std::ifstream f(file);
+    if (!f) {
+        error = fmt::format("cannot read the exclude list {}", file.string());
+        return false;
+    }
+    std::string line;
+    int lineno = 0;
+    while (std::getline(f, line)) {
+        ++lineno;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        std::string_view l = line;
+        while (!l.empty() && (l.front() == ' ' || l.front() == '\t')) l.remove_prefix(1);
+        while (!l.empty() && (l.back() == ' ' || l.back() == '\t')) l.remove_suffix(1);
+        if (l.empty() || l.front() == '#') continue;
+        std::size_t end = l.find_first_of(" \t");
+        Exclusion e;
+        e.where = fmt::format("{}:{}", file.string(), lineno);
+        e.pattern = std::string(l.substr(0, end));
+        if (e.pattern.rfind("kvm:", 0) == 0) e.pattern.erase(0, 4);
+        if (end != std::string_view::npos) {
+            std::string_view r = l.substr(end);
+            while (!r.empty() && (r.front() == ' ' || r.front() == '\t')) r.remove_prefix(1);
+            e.reason = std::string(r);
+        }
+        if (e.reason.empty()) {
+            error = fmt::format("{}: \"{}\" has no reason: every exclusion needs one (NAME REASON...)", e.where,
+                                e.pattern);
+            return false;
+        }
+        out.push_back(std::move(e));
+    }
+    return true;
+}
+
+void apply_exclusions(std::vector<PlannedTest>& plan, std::vector<Exclusion>& exclusions) {
+    for (auto& t : plan) {
+        const std::string base = fs::path(t.name).filename().string();
+        for (auto& e : exclusions) {
+            // A pattern with a directory matches the whole name; one without
+            // matches the file name too (sev_smoke_test for x86/sev_smoke_test).
+            const bool hit = ::fnmatch(e.pattern.c_str(), t.name.c_str(), 0) == 0 ||
+                             (e.pattern.find('/') == std::string::npos &&
+                              ::fnmatch(e.pattern.c_str(), base.c_str(), 0) == 0);
+            if (!hit) continue;
+            ++e.matched;
+            if (t.problem == PlannedTest::Problem::Excluded) continue;  // the first one counts
+            t.problem = PlannedTest::Problem::Excluded;
+            t.problem_text = fmt::format("excluded: {} ({})", e.reason, e.where);
+        }
+    }
+}
+
+bool nothing_to_run(const std::vector<PlannedTest>& plan) {
+    return std::all_of(plan.begin(), plan.end(), never_built);
 }
 
 bool default_plan_looks_empty(const std::vector<PlannedTest>& plan) {

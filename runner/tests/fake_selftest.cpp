@@ -6,8 +6,12 @@
 // Mode: argv[1], or else the part of argv[0]'s file name before "_test".
 //   pgrp-hang    child in its own group spins forever; parent waits for it
 //   pgrp-orphan  child in its own group sleeps forever; parent exits 0
+//   daemon       double fork and setsid(): the grandchild, a daemon, sleeps
+//                forever with the test's output still open; parent exits 0
+//   daemon-closed  the same daemon with its stdin/stdout/stderr on /dev/null
 // Every process appends its pid to ./pids (the working directory is the
 // test's directory).
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,6 +52,28 @@ int main(int argc, char** argv) {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     record_pid();
     std::printf("TAP version 13\n1..1\n");
+    if (mode == "daemon" || mode == "daemon-closed") {
+        pid_t first = ::fork();
+        if (first < 0) return 1;
+        if (first == 0) {
+            ::setsid();
+            pid_t second = ::fork();
+            if (second != 0) ::_exit(second < 0 ? 1 : 0);
+            record_pid();
+            if (mode == "daemon-closed") {
+                int null = ::open("/dev/null", O_RDWR);
+                ::dup2(null, 0);
+                ::dup2(null, 1);
+                ::dup2(null, 2);
+                if (null > 2) ::close(null);
+            }
+            hang(false);
+        }
+        int status = 0;
+        ::waitpid(first, &status, 0);
+        std::printf("ok 1 daemon started\n");
+        return 0;
+    }
     pid_t child = ::fork();
     if (child < 0) return 1;
     if (child == 0) {

@@ -147,6 +147,7 @@ TEST(Cli, BadInputsGiveFailedResultsNotHangsOrCrashes) {
     auto msg = testing::validate_junit(out / "junit.xml", ok);
     EXPECT_TRUE(ok) << msg;
 
+    testing::keep_ktap("Cli.BadInputsGiveFailedResultsNotHangsOrCrashes", read_file(out / "summary.ktap"));
     auto k = parse_ktap(read_file(out / "summary.ktap"));
     EXPECT_EQ(k.plan, static_cast<long>(names.size()));
     EXPECT_EQ(k.results.size(), names.size());
@@ -156,6 +157,17 @@ TEST(Cli, BadInputsGiveFailedResultsNotHangsOrCrashes) {
     EXPECT_EQ(k.totals->skip, 1);
     EXPECT_EQ(k.totals->fail, 8);   // assert, 2 orphans, truncated TAP, 3 timeouts, crash
     EXPECT_EQ(k.totals->error, 3);  // noexec, notelf, missing
+}
+
+TEST(Cli, RelativeDirectoryRunsItsTests) {
+    // Found by hand: a relative DIR gave relative program paths, which the
+    // supervisor looked up from the test's own directory: ENOENT.
+    TempDir d;
+    write_file(d / "suite/x86/rel_test", "#!/bin/sh\necho here\nexit 0\n", 0755);
+    auto r = testing::run_program(KVMSR_BINARY, {"run", "suite", "x86/rel_test", "--progress", "never"}, 60s,
+                                  d.path().string());
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("[1/1] PASS    x86/rel_test"), std::string::npos) << r.out;
 }
 
 TEST(Cli, MissingDirectoryIsAClearError) {
@@ -190,7 +202,7 @@ TEST(Cli, DefaultSetReportsOurTestsAsNotBuilt) {
 TEST(Cli, ExplicitlyListedMissingTestFails) {
     TempDir d;
     write_file(d / "x86/sev_smoke_test", "#!/bin/sh\nexit 0\n", 0755);
-    auto r = run_cli({"run", d.path().string(), "x86/snp_psc_test", "--progress", "never"});
+    auto r = run_cli({"run", d.path().string(), "x86/snp_psc_test", "x86/sev_smoke_test", "--progress", "never"});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.out.find("test program not found"), std::string::npos) << r.out;
 }

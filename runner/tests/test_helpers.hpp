@@ -37,6 +37,25 @@ ProcessResult run_program(const std::string& path, const std::vector<std::string
 ProcessResult run_cli(const std::vector<std::string>& args,
                       std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// Starts the built kvm-selftest-runner without waiting for it, its stdout and
+// stderr to `log`; returns its pid.
+int spawn_cli(const std::vector<std::string>& args, const std::filesystem::path& log);
+
+// Waits until file `p` holds at least `n` numbers (pids); false on timeout.
+bool wait_for_pids(const std::filesystem::path& p, std::size_t n, std::chrono::milliseconds timeout);
+std::vector<long> read_pids(const std::filesystem::path& p);
+
+// True when every pid is gone (or a zombie) within `timeout`.
+bool all_gone(const std::vector<long>& pids, std::chrono::milliseconds timeout = std::chrono::seconds(2));
+
+// Keeps a KTAP file a test produced, for scripts/runner-ktap-check.sh (make
+// check), which reads it with the kernel's kunit_parser.py: as NAME.ktap in
+// $KVMSR_KTAP_ARTIFACTS, else in the build's ktap-artifacts directory.
+// `expect`, when given, holds what kunit_parser must count, one line per
+// top-level test and a last line for the whole file:
+//   NAME<TAB>passed<TAB>failed<TAB>crashed<TAB>skipped<TAB>errors
+void keep_ktap(const std::string& name, const std::string& ktap, const std::string& expect = {});
+
 // xmllint --noout --schema tests/data/junit.xsd FILE; returns its output
 // and sets ok when it exited 0.
 std::string validate_junit(const std::filesystem::path& xml, bool& ok);

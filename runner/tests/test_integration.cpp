@@ -27,6 +27,7 @@
 #include <pugixml.hpp>
 
 #include "kvmsr/ktap.hpp"
+#include "kvmsr/supervisor.hpp"
 #include "test_helpers.hpp"
 
 namespace fs = std::filesystem;
@@ -115,7 +116,9 @@ void check(bool ok, const std::string& what) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+    // The helpers' run_process() supervises through /proc/self/exe: this program.
+    if (argc > 1 && std::strcmp(argv[1], kvmsr::kSuperviseArg) == 0) return kvmsr::supervise_main(argc, argv);
     const char* env_dir = std::getenv("KVM_SELFTESTS_DIR");
     if (!env_dir || !*env_dir) {
         std::puts("SKIP: KVM_SELFTESTS_DIR is not set; point it at a KVM selftests build or install directory");

@@ -19,6 +19,20 @@ TEST(Ktap, FreeTextIsNotTap) {
     EXPECT_EQ(d.malformed_lines, 0u);
 }
 
+TEST(Ktap, ResultLinesOutsideATapDocumentAreText) {
+    auto d = parse_ktap("not ok to use hugepages, skipping\nok 1 looks like TAP\nBail out? no\n");
+    EXPECT_FALSE(d.has_tap());
+    EXPECT_TRUE(d.results.empty());
+    auto later = parse_ktap("not ok to use hugepages\nTAP version 13\n1..1\nok 1 real\n");
+    ASSERT_EQ(later.results.size(), 1u);
+    EXPECT_EQ(later.results[0].description, "real");
+    EXPECT_FALSE(later.first_failure());
+    // TAP without a version line, plan last (TAP 13 allows it): results count.
+    auto trailing = parse_ktap("ok 1 a\nnot ok 2 b\n1..2\n");
+    ASSERT_EQ(trailing.results.size(), 2u);
+    EXPECT_TRUE(trailing.results[1].failed());
+}
+
 TEST(Ktap, KselftestFlat) {
     auto d = parse_ktap(
         "TAP version 13\n"
@@ -138,6 +152,7 @@ TEST(Ktap, BailOut) {
 
 TEST(Ktap, DirectivesAndEscapes) {
     auto d = parse_ktap(
+        "TAP version 13\n"
         "ok 1 - name with \\# hash # TODO later\n"
         "not ok 2 # error something broke\n"
         "ok 3 desc # not a directive\n"
@@ -151,7 +166,14 @@ TEST(Ktap, DirectivesAndEscapes) {
     EXPECT_EQ(d.results[1].directive, Directive::Error);
     EXPECT_TRUE(d.results[1].failed());
     EXPECT_EQ(d.results[2].directive, Directive::None);
-    EXPECT_EQ(d.results[2].description, "desc # not a directive");
+    EXPECT_EQ(d.results[2].description, "desc");
+    EXPECT_EQ(d.results[2].reason, "not a directive");
+    // A directive after a '#' that is not one: the description runs up to it.
+    auto late = parse_ktap("TAP version 13\nok 7 case #7 # SKIP maybe\n");
+    ASSERT_EQ(late.results.size(), 1u);
+    EXPECT_TRUE(late.results[0].skipped());
+    EXPECT_EQ(late.results[0].description, "case #7");
+    EXPECT_EQ(late.results[0].reason, "maybe");
     EXPECT_FALSE(d.results[3].number.has_value());
     EXPECT_TRUE(d.results[4].failed());
     EXPECT_TRUE(d.results[5].skipped());
@@ -171,7 +193,7 @@ TEST(Ktap, TotalsLine) {
 }
 
 TEST(Ktap, MalformedLinesAreCounted) {
-    auto d = parse_ktap("TAP version x\n1..y\nKTAP version 99999\nok 1 fine\n");
+    auto d = parse_ktap("TAP version x\n1..y\nKTAP version 99999\nTAP version 14\nok 1 fine\n");
     EXPECT_EQ(d.malformed_lines, 3u);
     EXPECT_EQ(d.results.size(), 1u);
 }
@@ -182,11 +204,11 @@ TEST(Ktap, GarbageAndHugeInputDoNotBreakIt) {
     auto d = parse_ktap(g);
     EXPECT_GT(d.lines, 0u);
     // one enormous line with no newline
-    std::string huge(16u << 20, 'o');
-    huge[1] = 'k';
-    huge[2] = ' ';
+    std::string huge = "TAP version 13\n" + std::string(16u << 20, 'o');
+    huge[15 + 1] = 'k';
+    huge[15 + 2] = ' ';
     auto h = parse_ktap(huge);
-    EXPECT_EQ(h.lines, 1u);
+    EXPECT_EQ(h.lines, 2u);
     EXPECT_EQ(h.results.size(), 1u);
     // absurd nesting is bounded
     std::string deep;
@@ -286,11 +308,14 @@ TEST(KtapCapture, RunKselftestTopLevel) {
     EXPECT_TRUE(d.results[1].skipped());
     EXPECT_EQ(d.results[1].reason, "");
     EXPECT_TRUE(d.results[2].failed());
-    // "# exit=254" is not a directive: it stays in the description.
-    EXPECT_EQ(d.results[2].description, "selftests: kvm: guest_memfd_test # exit=254");
+    // "# exit=254" is not a directive: it is diagnostic data (KTAP allows no
+    // '#' in a description).
+    EXPECT_EQ(d.results[2].description, "selftests: kvm: guest_memfd_test");
+    EXPECT_EQ(d.results[2].directive, Directive::None);
+    EXPECT_EQ(d.results[2].reason, "exit=254");
     ASSERT_TRUE(d.totals);
     EXPECT_EQ(*d.totals, (KtapTotals{2, 1, 0, 0, 1, 0}));
-    EXPECT_EQ(d.first_failure(), "not ok selftests: kvm: guest_memfd_test # exit=254");
+    EXPECT_EQ(d.first_failure(), "not ok selftests: kvm: guest_memfd_test (exit=254)");
 }
 
 TEST(KtapCapture, RunnerSummaryOfAllTestsNested) {

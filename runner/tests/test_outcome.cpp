@@ -31,7 +31,9 @@ ProcessResult exited(int code, std::string out = {}, std::string err = {}) {
 TEST(Classify, ExitCodesAreTheMainCase) {
     EXPECT_EQ(classify(test_named("a"), exited(0, "free text\n")).status, Status::Pass);
     EXPECT_EQ(classify(test_named("a"), exited(4)).status, Status::Skip);
-    for (int code : {1, 2, 3, 5, 127, 254, 255})
+    EXPECT_EQ(classify(test_named("a"), exited(2)).status, Status::Xfail);  // KSFT_XFAIL
+    EXPECT_FALSE(is_failure(Status::Xfail));
+    for (int code : {1, 3, 5, 127, 254, 255})
         EXPECT_EQ(classify(test_named("a"), exited(code)).status, Status::Fail) << code;
 }
 
@@ -119,10 +121,13 @@ TEST(Classify, TimeoutWinsOverTheSignalItCaused) {
     r.signaled = true;
     r.signal = SIGTERM;
     r.timed_out = true;
-    r.duration = std::chrono::milliseconds(1500);
+    r.timeout = std::chrono::milliseconds(1500);
+    r.duration = std::chrono::milliseconds(3500);  // the timeout, then the kill grace
     auto o = classify(test_named("t"), r);
     EXPECT_EQ(o.status, Status::Timeout);
-    EXPECT_NE(o.reason.find("timed out after 1.5 s"), std::string::npos);
+    EXPECT_NE(o.reason.find("timed out after 1.5 s"), std::string::npos) << o.reason;
+    r.timeout = std::chrono::milliseconds(3000);
+    EXPECT_NE(classify(test_named("t"), r).reason.find("timed out after 3 s;"), std::string::npos);
 }
 
 TEST(Classify, LeftoverProcessesFailAPass) {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kvmsr/probe.hpp"
+#include "test_helpers.hpp"
 
 namespace kvmsr {
 namespace {
@@ -234,6 +235,107 @@ TEST(ProbeDecode, JsonShape) {
     EXPECT_EQ(jn["opened"], false);
     EXPECT_EQ(jn["tdx"]["blocker"], "no-device");
     EXPECT_TRUE(jn["api_version"].is_null());
+}
+
+// The host around the device (issue 17 point 7: "KVM is not loaded or this is
+// not a KVM host" on a nested PVM guest where the kvm module is loaded).
+HostRaw nested_pvm_guest() {
+    HostRaw h;
+    h.cpuinfo_read = true;
+    h.cpu_model = "AMD EPYC";
+    h.cpu_flags = {"fpu", "sse2", "hypervisor", "avx2"};
+    h.sysfs_read = true;
+    h.modules = {{"kvm", {}}, {"kvm_pvm", {}}};
+    return h;
+}
+
+TEST(ProbeHostFacts, NestedPvmGuestWithKvmLoadedButNoDevice) {
+    ProbeRaw r;
+    r.open_err = ENOENT;
+    r.host = nested_pvm_guest();
+    auto rep = decode_probe(r);
+    EXPECT_EQ(rep.device_blocker, Blocker::NoDevice);
+    const std::string& why = rep.device_reason;
+    EXPECT_EQ(why.find("KVM is not loaded"), std::string::npos) << why;
+    EXPECT_NE(why.find("the kvm module is loaded; kvm_pvm is loaded but registered no KVM device"), std::string::npos)
+        << why;
+    EXPECT_NE(why.find("the CPU has neither VMX nor SVM (it runs under a hypervisor"), std::string::npos) << why;
+    EXPECT_EQ(rep.snp.reason, why);
+    auto text = format_probe_text(rep);
+    EXPECT_NE(text.find("AMD EPYC; hardware virtualization: neither VMX nor SVM; runs under a hypervisor"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("kvm, kvm_pvm loaded or built in; not loaded: kvm_intel, kvm_amd"), std::string::npos) << text;
+    auto dev = text.find("KVM device (/sys/class/misc/kvm)");
+    ASSERT_NE(dev, std::string::npos) << text;
+    EXPECT_EQ(text.substr(dev, text.find('\n', dev) - dev).find("not registered"), 45u) << text;
+    auto j = probe_to_json(rep);
+    EXPECT_EQ(j["host"]["cpu_flags"]["hypervisor"], true);
+    EXPECT_EQ(j["host"]["cpu_flags"]["svm"], false);
+    EXPECT_EQ(j["host"]["modules"], nlohmann::json::array({"kvm", "kvm_pvm"}));
+}
+
+TEST(ProbeHostFacts, DeviceRegisteredButNoNode) {
+    ProbeRaw r;
+    r.open_err = ENOENT;
+    r.host = nested_pvm_guest();
+    r.host.misc_registered = true;
+    r.host.misc_dev = "10:232";
+    auto why = decode_probe(r).device_reason;
+    EXPECT_NE(why.find("KVM registered its device (10:232) but there is no node"), std::string::npos) << why;
+    EXPECT_NE(why.find("mknod /dev/kvm c 10 232"), std::string::npos) << why;
+}
+
+TEST(ProbeHostFacts, KvmNotLoadedOnAHostThatCouldRunIt) {
+    ProbeRaw r;
+    r.open_err = ENOENT;
+    r.host.cpuinfo_read = true;
+    r.host.cpu_flags = {"vmx", "tdx_host_platform"};
+    r.host.sysfs_read = true;
+    auto why = decode_probe(r).device_reason;
+    EXPECT_NE(why.find("the kvm module is not loaded"), std::string::npos) << why;
+    EXPECT_NE(why.find("the CPU has VMX; modprobe kvm_intel"), std::string::npos) << why;
+    r.host.modules = {{"kvm", {}}};
+    EXPECT_NE(decode_probe(r).device_reason.find("no vendor module (kvm_intel, kvm_amd) is loaded"), std::string::npos);
+    r.host.sysfs_read = false;
+    EXPECT_NE(decode_probe(r).device_reason.find("whether KVM is loaded is unknown"), std::string::npos);
+}
+
+TEST(ProbeHostFacts, TargetsNameTheFlagsAndModuleParameters) {
+    ProbeRaw r = host(0x1, 0);
+    r.host.cpuinfo_read = true;
+    r.host.cpu_flags = {"svm", "sev", "sev_es"};
+    r.host.sysfs_read = true;
+    r.host.modules = {{"kvm", {}}, {"kvm_amd", {{"sev", "Y"}, {"sev_es", "Y"}, {"sev_snp", "N"}}}};
+    auto rep = decode_probe(r);
+    EXPECT_NE(rep.snp.reason.find("here: CPU flag sev_snp no, kvm_amd.sev_snp=N"), std::string::npos) << rep.snp.reason;
+    EXPECT_NE(rep.tdx.reason.find("here: CPU flag tdx_host_platform no, kvm_intel not loaded"), std::string::npos)
+        << rep.tdx.reason;
+    auto text = format_probe_text(rep);
+    EXPECT_NE(text.find("kvm_amd.sev=Y kvm_amd.sev_es=Y kvm_amd.sev_snp=N"), std::string::npos) << text;
+}
+
+TEST(ProbeHostFacts, ReadsAFakeTree) {
+    testing::TempDir d;
+    testing::write_file(d / "proc/cpuinfo",
+                        "processor\t: 0\nmodel name\t: AMD EPYC 9654\nflags\t\t: fpu svm sev sev_es sev_snp\n\n"
+                        "processor\t: 1\nmodel name\t: other\nflags\t\t: vmx\n");
+    testing::write_file(d / "sys/module/kvm/parameters/halt_poll_ns", "200000\n");
+    testing::write_file(d / "sys/module/kvm_amd/parameters/sev_snp", "Y\n");
+    testing::write_file(d / "sys/module/kvmx/parameters/x", "1\n");  // not kvm_*: ignored
+    testing::write_file(d / "sys/class/misc/kvm/dev", "10:232\n");
+    auto h = read_host(d.path().string());
+    EXPECT_TRUE(h.cpuinfo_read);
+    EXPECT_EQ(h.cpu_model, "AMD EPYC 9654");
+    EXPECT_EQ(h.cpu_flags, (std::vector<std::string>{"fpu", "svm", "sev", "sev_es", "sev_snp"}));
+    ASSERT_EQ(h.modules.size(), 2u);
+    EXPECT_EQ(h.modules[1].name, "kvm_amd");
+    EXPECT_EQ(h.modules[1].params, (std::vector<std::pair<std::string, std::string>>{{"sev_snp", "Y"}}));
+    EXPECT_TRUE(h.misc_registered);
+    EXPECT_EQ(h.misc_dev, "10:232");
+    auto empty = read_host((d / "nothing").string());
+    EXPECT_FALSE(empty.cpuinfo_read);
+    EXPECT_FALSE(empty.sysfs_read);
 }
 
 // The thin ioctl layer against things that are not /dev/kvm.

@@ -4,11 +4,14 @@
 // CTest's TIMEOUT), with the children gone.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <thread>
 
+#include "kvmsr/isolation.hpp"
 #include "kvmsr/process.hpp"
 #include "test_helpers.hpp"
 
@@ -48,6 +51,39 @@ std::vector<long> read_pids(const std::filesystem::path& p) {
     return pids;
 }
 
+// The cases that kill run twice: with a cgroup per test (skipped where the
+// host has no usable cgroup v2) and with the subreaper fallback alone.
+class Isolated : public ::testing::TestWithParam<IsolationMode> {
+protected:
+    void SetUp() override {
+        std::string err;
+        auto iso = setup_isolation(GetParam(), err);
+        if (!iso) GTEST_SKIP() << "no usable cgroup v2 on this host: " << err;
+        iso_ = *iso;
+    }
+    void TearDown() override {
+        if (!iso_) return;
+        teardown_isolation(*iso_);
+        if (!iso_->cgroup_root.empty()) {
+            EXPECT_NE(::access(iso_->cgroup_root.c_str(), F_OK), 0) << "cgroups of tests left behind";
+        }
+    }
+    ProcessSpec spec(const std::filesystem::path& p, std::chrono::milliseconds timeout) const {
+        ProcessSpec s = spec_for(p, timeout);
+        s.cgroup_root = iso_->cgroup_root;
+        return s;
+    }
+    void expect_isolation(const ProcessResult& r) const {
+        EXPECT_EQ(r.isolation, GetParam() == IsolationMode::Cgroup ? "cgroup" : "subreaper") << r.isolation_note;
+    }
+    std::optional<Isolation> iso_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Both, Isolated, ::testing::Values(IsolationMode::Cgroup, IsolationMode::Subreaper),
+                         [](const ::testing::TestParamInfo<IsolationMode>& i) {
+                             return std::string(isolation_name(i.param));
+                         });
+
 // Polls for a little while: killed processes take a moment to disappear.
 bool all_dead(const std::vector<long>& pids) {
     for (int i = 0; i < 100; ++i) {
@@ -75,12 +111,12 @@ TEST(Process, PassAndExitCodes) {
     EXPECT_EQ(s.exit_code, 4);
 }
 
-TEST(Process, HangingTestIsKilledAtTimeout) {
+TEST_P(Isolated, HangingTestIsKilledAtTimeout) {
     TempDir d;
     const int hang_s = 300;
     write_file(d / "hang.sh", "#!/bin/sh\necho $$ > pids\nexec sleep " + std::to_string(hang_s) + "\n", 0755);
     auto t0 = std::chrono::steady_clock::now();
-    auto r = run_process(spec_for(d / "hang.sh", 500ms));
+    auto r = run_process(spec(d / "hang.sh", 500ms));
     auto took = std::chrono::steady_clock::now() - t0;
     EXPECT_TRUE(r.timed_out);
     EXPECT_FALSE(r.exited);
@@ -91,17 +127,17 @@ TEST(Process, HangingTestIsKilledAtTimeout) {
     EXPECT_TRUE(all_dead(read_pids(d / "pids")));
 }
 
-TEST(Process, TestIgnoringSigtermGetsSigkill) {
+TEST_P(Isolated, TestIgnoringSigtermGetsSigkill) {
     TempDir d;
     write_file(d / "stubborn.sh", "#!/bin/sh\ntrap '' TERM\necho $$ > pids\nwhile :; do sleep 1; done\n", 0755);
-    auto r = run_process(spec_for(d / "stubborn.sh", 500ms));
+    auto r = run_process(spec(d / "stubborn.sh", 500ms));
     EXPECT_TRUE(r.timed_out);
     EXPECT_TRUE(r.signaled);
     EXPECT_EQ(r.signal, SIGKILL);
     EXPECT_TRUE(all_dead(read_pids(d / "pids")));
 }
 
-TEST(Process, ForkedChildrenThatHangAreKilledWithTheGroup) {
+TEST_P(Isolated, ForkedChildrenThatHangAreKilledWithTheGroup) {
     TempDir d;
     // The test waits for children that never finish (a kselftest harness
     // child spinning): the whole group must go, not only the parent.
@@ -112,18 +148,18 @@ TEST(Process, ForkedChildrenThatHangAreKilledWithTheGroup) {
                "echo $$ >> pids\n"
                "wait\n",
                0755);
-    auto r = run_process(spec_for(d / "forks.sh", 700ms));
+    auto r = run_process(spec(d / "forks.sh", 700ms));
     EXPECT_TRUE(r.timed_out);
     auto pids = read_pids(d / "pids");
     ASSERT_EQ(pids.size(), 3u);
     EXPECT_TRUE(all_dead(pids));
 }
 
-TEST(Process, HarnessChildInItsOwnProcessGroupIsKilledOnTimeout) {
+TEST_P(Isolated, HarnessChildInItsOwnProcessGroupIsKilledOnTimeout) {
     // kselftest_harness.h children call setpgrp(): a group kill misses them,
     // the session kill must not.
     TempDir d;
-    ProcessSpec s = spec_for(KVMSR_FAKE_SELFTEST, 700ms);
+    ProcessSpec s = spec(KVMSR_FAKE_SELFTEST, 700ms);
     s.args = {"pgrp-hang"};
     s.cwd = d.path().string();
     auto r = run_process(s);
@@ -133,9 +169,9 @@ TEST(Process, HarnessChildInItsOwnProcessGroupIsKilledOnTimeout) {
     EXPECT_TRUE(all_dead(pids));
 }
 
-TEST(Process, HarnessChildLeftBehindByAnExitingParentIsKilled) {
+TEST_P(Isolated, HarnessChildLeftBehindByAnExitingParentIsKilled) {
     TempDir d;
-    ProcessSpec s = spec_for(KVMSR_FAKE_SELFTEST, 60s);
+    ProcessSpec s = spec(KVMSR_FAKE_SELFTEST, 60s);
     s.args = {"pgrp-orphan"};
     s.cwd = d.path().string();
     auto r = run_process(s);
@@ -147,7 +183,7 @@ TEST(Process, HarnessChildLeftBehindByAnExitingParentIsKilled) {
     EXPECT_TRUE(all_dead(pids));
 }
 
-TEST(Process, ChildKeepingOutputOpenAfterParentExits) {
+TEST_P(Isolated, ChildKeepingOutputOpenAfterParentExits) {
     TempDir d;
     // The parent exits 0 at once; its child keeps stdout open and hangs.
     write_file(d / "orphan.sh",
@@ -157,7 +193,7 @@ TEST(Process, ChildKeepingOutputOpenAfterParentExits) {
                "exit 0\n",
                0755);
     auto t0 = std::chrono::steady_clock::now();
-    auto r = run_process(spec_for(d / "orphan.sh", 60s));
+    auto r = run_process(spec(d / "orphan.sh", 60s));
     auto took = std::chrono::steady_clock::now() - t0;
     EXPECT_FALSE(r.timed_out);
     EXPECT_TRUE(r.exited);
@@ -169,17 +205,53 @@ TEST(Process, ChildKeepingOutputOpenAfterParentExits) {
     EXPECT_TRUE(all_dead(read_pids(d / "pids")));
 }
 
-TEST(Process, ChildDetachedFromOutputIsFoundAndKilled) {
+TEST_P(Isolated, ChildDetachedFromOutputIsFoundAndKilled) {
     TempDir d;
     write_file(d / "daemonish.sh",
                "#!/bin/sh\n"
                "sleep 300 >/dev/null 2>&1 </dev/null & echo $! > pids\n"
                "exit 0\n",
                0755);
-    auto r = run_process(spec_for(d / "daemonish.sh", 60s));
+    auto r = run_process(spec(d / "daemonish.sh", 60s));
     EXPECT_EQ(r.exit_code, 0);
     EXPECT_EQ(r.leftover_processes, 1);
     EXPECT_TRUE(all_dead(read_pids(d / "pids")));
+}
+
+TEST_P(Isolated, DaemonThatDoubleForksAndCallsSetsidIsKilled) {
+    // The case: a test double-forks and setsid()s a sleeper, then
+    // exits 0.  It left its session, so no session or group kill finds it;
+    // it is a descendant of the supervisor (a subreaper) and in the cgroup.
+    for (const char* mode : {"daemon", "daemon-closed"}) {
+        SCOPED_TRACE(mode);
+        TempDir d;
+        ProcessSpec s = spec(KVMSR_FAKE_SELFTEST, 60s);
+        s.args = {mode};
+        s.cwd = d.path().string();
+        auto t0 = std::chrono::steady_clock::now();
+        auto r = run_process(s);
+        EXPECT_LT(std::chrono::steady_clock::now() - t0, 30s);
+        expect_isolation(r);
+        EXPECT_FALSE(r.timed_out);
+        EXPECT_EQ(r.exit_code, 0);
+        EXPECT_EQ(r.leftover_processes, 1);
+        ASSERT_EQ(r.leftovers.size(), 1u);
+        auto pids = read_pids(d / "pids");
+        ASSERT_EQ(pids.size(), 2u);  // the test and its daemon
+        EXPECT_NE(r.leftovers[0].find("(pid " + std::to_string(pids[1]) + ")"), std::string::npos) << r.leftovers[0];
+        EXPECT_TRUE(all_dead(pids));
+        EXPECT_FALSE(r.pipes_abandoned);
+    }
+}
+
+TEST_P(Isolated, CleanTestLeavesNothingAndIsNotALeftover) {
+    TempDir d;
+    write_file(d / "ok.sh", "#!/bin/sh\n(sleep 0.1; echo child) &\nwait\necho parent\n", 0755);
+    auto r = run_process(spec(d / "ok.sh", 30s));
+    expect_isolation(r);
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_EQ(r.leftover_processes, 0);
+    EXPECT_EQ(r.out, "child\nparent\n");
 }
 
 TEST(Process, MegabytesOfOutputAreCappedAndCounted) {
@@ -263,17 +335,17 @@ TEST(Process, CrashIsReportedAsSignal) {
     EXPECT_FALSE(r.timed_out);
 }
 
-TEST(Process, CancelStopsARunningTest) {
+TEST_P(Isolated, CancelStopsARunningTest) {
     TempDir d;
     write_file(d / "hang.sh", "#!/bin/sh\nexec sleep 300\n", 0755);
     std::atomic<bool> cancel{false};
-    auto spec = spec_for(d / "hang.sh", 300s);
-    spec.cancel = &cancel;
+    auto sp = spec(d / "hang.sh", 300s);
+    sp.cancel = &cancel;
     std::thread t([&] {
         std::this_thread::sleep_for(200ms);
         cancel = true;
     });
-    auto r = run_process(spec);
+    auto r = run_process(sp);
     t.join();
     EXPECT_TRUE(r.cancelled);
     EXPECT_FALSE(r.timed_out);

@@ -119,9 +119,22 @@ TEST(XmlSafe, ReplacesWhatXmlForbids) {
     EXPECT_EQ(xml_safe("\xE2\x9C"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // cut sequence
 }
 
+TEST(DisplaySafe, OneLineOfPrintableUtf8) {
+    EXPECT_EQ(display_safe("plain \xE2\x9C\x93"), "plain \xE2\x9C\x93");
+    EXPECT_EQ(display_safe("a\tb"), "a b");
+    EXPECT_EQ(display_safe("a\nb\r"), "a\xEF\xBF\xBD" "b\xEF\xBF\xBD");
+    EXPECT_EQ(display_safe("\x1b[31m"), "\xEF\xBF\xBD[31m");
+    EXPECT_EQ(display_safe(std::string("\0\x07\x7f", 3)), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+    EXPECT_EQ(display_safe("\xC2\x9B"), "\xEF\xBF\xBD");               // C1 CSI
+    EXPECT_EQ(display_safe("\xE2\x80\xAE"), "\xEF\xBF\xBD");           // right-to-left override
+    EXPECT_EQ(display_safe("\xff\xfe"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // invalid UTF-8
+    EXPECT_EQ(display_width("a\xEF\xBF\xBD" "b"), 3u);
+}
+
 TEST(KtapSummary, ReadsBackWithTheParser) {
     auto r = sample();
     auto text = to_ktap(r);
+    testing::keep_ktap("KtapSummary.ReadsBackWithTheParser", text);
     auto doc = parse_ktap(text);
     EXPECT_EQ(doc.version, 1);
     EXPECT_TRUE(doc.ktap);

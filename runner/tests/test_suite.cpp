@@ -146,12 +146,74 @@ TEST(Plan, AllFindsElfExecutablesOnly) {
                                                "x86/sev_init2_tests", "x86/sev_smoke_test"}));
 }
 
+TEST(Plan, AllOnADirectoryWithoutProgramsIsEmptyNotTheDefaultSet) {
+    TempDir d;
+    write_file(d / "run.sh", "#!/bin/sh\n", 0755);
+    std::string err;
+    auto td = open_test_dir(d.path(), err);
+    ASSERT_TRUE(td);
+    EXPECT_TRUE(plan_all_tests(*td).empty());
+    EXPECT_NE(describe_no_tests(*td).find("1 executable script and no ELF"), std::string::npos)
+        << describe_no_tests(*td);
+}
+
+TEST(Plan, NothingToRunWhenEveryTestIsAbsent) {
+    TempDir d;
+    fake_build_dir(d.path());
+    std::string err;
+    auto td = open_test_dir(d.path(), err);
+    EXPECT_TRUE(nothing_to_run(plan_tests(*td, {"x86/nope", "x86/snp_psc_test"})));
+    EXPECT_FALSE(nothing_to_run(plan_tests(*td, {"x86/nope", "x86/sev_smoke_test"})));
+    EXPECT_FALSE(nothing_to_run(plan_tests(*td, {})));
+}
+
 TEST(Plan, WrongDirectoryLooksEmpty) {
     TempDir d;
     std::string err;
     auto td = open_test_dir(d.path(), err);
     ASSERT_TRUE(td);
     EXPECT_TRUE(default_plan_looks_empty(plan_tests(*td, {})));
+}
+
+TEST(TestCase, CommandLinesAndFiles) {
+    std::string err;
+    EXPECT_EQ(split_command("prog -a 'b c' \"d \\\"e\\\"\" f\\ g", err),
+              (std::vector<std::string>{"prog", "-a", "b c", "d \"e\"", "f g"}));
+    EXPECT_TRUE(err.empty());
+    split_command("prog 'open", err);
+    EXPECT_NE(err.find("unterminated"), std::string::npos);
+    auto tc = parse_testcase("# comment\n\n  timeout=45\r\ndirty_log_perf_test -v 4 -b 1G\n");
+    EXPECT_TRUE(tc.error.empty()) << tc.error;
+    EXPECT_EQ(tc.argv, (std::vector<std::string>{"dirty_log_perf_test", "-v", "4", "-b", "1G"}));
+    EXPECT_EQ(tc.timeout_s, 45.0);
+    EXPECT_NE(parse_testcase("a\nb\n").error.find("line 2: a second command line"), std::string::npos);
+    EXPECT_EQ(parse_testcase("# only a comment\n").error, "no command line");
+    EXPECT_NE(parse_testcase("timeout=-1\nx\n").error.find("timeout="), std::string::npos);
+}
+
+TEST(Exclude, ReasonsAreRequiredAndPatternsMatch) {
+    TempDir d;
+    write_file(d / "ex", "x86/sev_*  no SEV here\nset_memory_region_test\tflaky (bug 7)\n# c\n\n");
+    std::vector<Exclusion> ex;
+    std::string err;
+    ASSERT_TRUE(read_exclude_file(d / "ex", ex, err)) << err;
+    ASSERT_EQ(ex.size(), 2u);
+    EXPECT_EQ(ex[1].reason, "flaky (bug 7)");
+    fake_build_dir(d / "kvm");
+    auto td = open_test_dir(d / "kvm", err);
+    auto plan = plan_tests(*td, {"x86/sev_smoke_test", "sev_init2_tests", "set_memory_region_test",
+                                 "x86/private_mem_conversions_test"});
+    apply_exclusions(plan, ex);
+    EXPECT_EQ(plan[0].problem, PlannedTest::Problem::Excluded);
+    EXPECT_EQ(plan[1].problem, PlannedTest::Problem::Excluded);
+    EXPECT_EQ(plan[2].problem, PlannedTest::Problem::Excluded);
+    EXPECT_EQ(plan[2].problem_text, "excluded: flaky (bug 7) (" + (d / "ex").string() + ":2)");
+    EXPECT_EQ(plan[3].problem, PlannedTest::Problem::None);
+    EXPECT_EQ(ex[0].matched, 2);
+    write_file(d / "bad", "x86/sev_smoke_test\n");
+    std::vector<Exclusion> none;
+    EXPECT_FALSE(read_exclude_file(d / "bad", none, err));
+    EXPECT_NE(err.find(":1: \"x86/sev_smoke_test\" has no reason"), std::string::npos) << err;
 }
 
 }  // namespace

@@ -15,7 +15,9 @@
 
 namespace kvmsr {
 
-enum class Directive { None, Skip, Todo, Xfail, Xpass, Error };
+// SKIP, TODO, XFAIL, TIMEOUT and ERROR are KTAP's directives (ktap.rst);
+// XPASS and kselftest's lower-case "# error" are read too.
+enum class Directive { None, Skip, Todo, Xfail, Xpass, Error, Timeout };
 
 std::string_view directive_name(Directive d);
 
@@ -24,7 +26,9 @@ struct KtapResult {
     std::optional<long> number;
     std::string description;
     Directive directive = Directive::None;
-    std::string reason;                    // text after the directive keyword
+    // Text after the directive keyword; without a directive, the diagnostic
+    // data after the '#' ("ok 5 check # rcode=0").
+    std::string reason;
     std::vector<std::string> diagnostics;  // "# ..." lines seen before the result, same level
     std::vector<KtapResult> subtests;
     std::optional<long> subtest_plan;
@@ -33,8 +37,8 @@ struct KtapResult {
     bool unterminated = false;
 
     // A result counts as failed when it says "not ok" (unless it is a SKIP or
-    // TODO, which TAP treats as not failing) or carries the kselftest
-    // "# error" directive, or when it is an unterminated group.
+    // TODO, which TAP treats as not failing) or carries an ERROR or TIMEOUT
+    // directive, or when it is an unterminated group.
     bool failed() const;
     bool skipped() const { return directive == Directive::Skip; }
 };

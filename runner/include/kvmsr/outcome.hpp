@@ -11,10 +11,12 @@
 
 namespace kvmsr {
 
-enum class Status { Pass, Skip, Fail, Timeout, Crash, Error };
+// XFAIL: the test exited with kselftest's KSFT_XFAIL (2), a failure it
+// expected; like PASS and SKIP it does not fail the run.
+enum class Status { Pass, Xfail, Skip, Fail, Timeout, Crash, Error };
 
-const char* status_name(Status s);  // "PASS", "SKIP", "FAIL", "TIMEOUT", "CRASH", "ERROR"
-bool is_failure(Status s);          // everything but Pass and Skip
+const char* status_name(Status s);  // "PASS", "XFAIL", "SKIP", "FAIL", "TIMEOUT", "CRASH", "ERROR"
+bool is_failure(Status s);          // everything but Pass, Xfail and Skip
 
 struct Outcome {
     std::string name;
@@ -25,10 +27,17 @@ struct Outcome {
     std::optional<int> exit_code;
     std::optional<int> signal;
     double seconds = 0;
+    double timeout_s = 0;              // the timeout the test ran with
     bool ran = false;                  // a process was started
     bool truncated = false;
+    std::string isolation;             // "cgroup" or "subreaper" (tests that ran)
+    int leftover_processes = 0;        // still alive after the test ended; killed
+    std::vector<std::string> leftovers;  // "sleep (pid 1234)"
     std::size_t out_bytes = 0, err_bytes = 0;
     std::string out, err;              // captured (possibly truncated) text
+    std::string stdout_file, stderr_file;  // where -o DIR put them
+    std::vector<std::string> args;     // the arguments it ran with (test-case files)
+    std::string testcase;              // its test-case file
     KtapDoc ktap;                      // parsed from stdout
 };
 

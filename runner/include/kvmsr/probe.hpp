@@ -1,9 +1,12 @@
-// Host probe: what /dev/kvm offers for TDX / SNP selftests.
+// Host probe: what /dev/kvm offers for TDX / SNP selftests, and what the
+// host says around it: the CPU's flags (/proc/cpuinfo), the KVM modules
+// (/sys/module) and whether KVM registered its device (/sys/class/misc/kvm).
 //
-// Two layers: probe_host() does the real open()/ioctl() calls and returns the
-// raw numbers and errnos (ProbeRaw); decode_probe() and the decode_* helpers
-// are pure functions that turn them into names and reasons.  Only the pure
-// part carries logic, so it is what the unit tests cover.
+// Two layers: probe_host() reads those files and does the real
+// open()/ioctl() calls, returning the raw numbers, strings and errnos
+// (ProbeRaw); decode_probe() and the decode_* helpers are pure functions
+// that turn them into names and reasons.  Only the pure part carries logic,
+// so it is what the unit tests cover.
 #pragma once
 
 #include <cstdint>
@@ -46,8 +49,28 @@ struct VmProbeRaw {
     IoctlValue hypercall_ret;   // KVM_CHECK_EXTENSION(KVM_CAP_EXIT_HYPERCALL_RET) on the VM fd
 };
 
+// Outside the device: read from /proc and /sys.
+struct HostRaw {
+    bool cpuinfo_read = false;       // /proc/cpuinfo could be read
+    std::string cpu_model;           // the first "model name"
+    std::vector<std::string> cpu_flags;  // the first "flags" line
+    bool sysfs_read = false;         // /sys/module could be read
+    struct Module {
+        std::string name;            // kvm, kvm_intel, kvm_amd, kvm_pvm, ...
+        std::vector<std::pair<std::string, std::string>> params;  // those that matter: tdx, sev, sev_es, sev_snp
+    };
+    std::vector<Module> modules;     // /sys/module/kvm* (loaded, or built in)
+    bool misc_registered = false;    // /sys/class/misc/kvm: KVM registered /dev/kvm
+    std::string misc_dev;            // its "major:minor"
+};
+
+// Reads /proc/cpuinfo, /sys/module and /sys/class/misc below `root` ("/" on
+// a real host; a fake tree in the tests).  Never throws.
+HostRaw read_host(const std::string& root = "/");
+
 struct ProbeRaw {
     std::string device = "/dev/kvm";
+    HostRaw host;
     int open_err = 0;           // errno of open(), 0 when opened
     IoctlValue api_version;     // KVM_GET_API_VERSION
     IoctlValue vm_types;        // KVM_CHECK_EXTENSION(KVM_CAP_VM_TYPES), system fd
@@ -56,8 +79,9 @@ struct ProbeRaw {
     std::vector<VmProbeRaw> vms;  // one per VM type the kernel offers
 };
 
-// Real ioctls.  Never throws; every failure is recorded as an errno.
-ProbeRaw probe_host(const std::string& device = "/dev/kvm");
+// Reads the host (below `root`) and asks the device with real ioctls.  Never
+// throws; every failure is recorded as an errno.
+ProbeRaw probe_host(const std::string& device = "/dev/kvm", const std::string& root = "/");
 
 // ---- pure decoding -------------------------------------------------------
 
@@ -134,8 +158,25 @@ struct VmReport {
     HypercallRetInfo hypercall_ret;
 };
 
+// What the host facts say, decoded.
+struct HostInfo {
+    bool cpuinfo_read = false, sysfs_read = false;
+    std::string cpu_model;
+    bool vmx = false, svm = false, hypervisor = false;
+    bool sev = false, sev_es = false, sev_snp = false, tdx_host = false;  // CPU flags
+    std::vector<std::string> modules;       // present in /sys/module
+    bool kvm_module = false;                // "kvm" among them
+    std::vector<std::string> vendor_modules;  // kvm_intel, kvm_amd, kvm_pvm, ... present
+    std::vector<std::pair<std::string, std::string>> params;  // "kvm_amd.sev_snp" = "N"
+    bool misc_registered = false;
+    std::string misc_dev;
+    std::vector<std::pair<std::string, std::string>> lines;  // for the text report: key, value
+};
+HostInfo decode_host(const HostRaw& h);
+
 struct ProbeReport {
     std::string device;
+    HostInfo host;
     bool opened = false;
     Blocker device_blocker = Blocker::None;
     std::string device_reason;

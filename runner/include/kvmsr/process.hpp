@@ -1,5 +1,7 @@
-// Running one test program: own session and process group, clean
-// environment, bounded captured output, timeout that kills the whole group.
+// Running one test program through a supervisor (supervisor.hpp): own
+// session, cgroup or subreaper, clean environment, bounded captured output,
+// a timeout that kills every process of the test, and nothing of it left
+// running afterwards.
 #pragma once
 
 #include <atomic>
@@ -38,9 +40,17 @@ struct ProcessSpec {
     std::vector<std::string> env;     // complete environment, "KEY=VALUE"
     std::chrono::milliseconds timeout{120'000};
     std::chrono::milliseconds kill_grace{2'000};   // SIGTERM -> SIGKILL on timeout
-    std::chrono::milliseconds drain_grace{1'000};  // after the test exits, wait this long for its pipes to close
+    // After the test's main process ends, how long the rest of its processes
+    // may take to end by themselves before they count as left behind.
+    std::chrono::milliseconds drain_grace{1'000};
     std::size_t output_cap = 4u << 20;              // bytes kept per test, stdout + stderr together
     const std::atomic<bool>* cancel = nullptr;      // set -> stop the test like a timeout
+    // The program that supervises the test (see supervisor.hpp): this very
+    // program, whose main() hands "__supervise" to supervise_main().
+    std::string supervisor = "/proc/self/exe";
+    // The runner's cgroup (Isolation::cgroup_root); the test gets a cgroup of
+    // its own below it.  Empty: subreaper only.
+    std::string cgroup_root;
 };
 
 struct ProcessResult {
@@ -55,6 +65,7 @@ struct ProcessResult {
     bool core_dumped = false;
 
     bool timed_out = false;
+    std::chrono::milliseconds timeout{0};  // the spec's timeout (what "timed out" means)
     bool cancelled = false;
     bool unkillable = false;  // the test did not die after SIGKILL within the bound; not reaped
 
@@ -62,8 +73,15 @@ struct ProcessResult {
     std::size_t out_bytes = 0, err_bytes = 0;  // everything the test wrote
     bool truncated = false;
 
-    int leftover_processes = 0;  // still alive in the test's session after it exited; killed
-    bool pipes_abandoned = false;  // someone outside the session kept the pipes open; stopped reading
+    std::string isolation;        // "cgroup" or "subreaper": how the test was contained
+    std::string isolation_note;   // why it had less than was asked for, if it did
+    // Processes of the test still alive after its main process ended (and the
+    // drain grace passed): killed, and named here ("sleep (pid 1234)").
+    int leftover_processes = 0;
+    std::vector<std::string> leftovers;
+    int unkillable_processes = 0;  // of those, alive even after SIGKILL
+    bool pipes_abandoned = false;  // the output pipes stayed open after everything was killed; stopped reading
+    std::string supervisor_error;  // the supervisor failed: what is known
 
     std::chrono::nanoseconds duration{0};
 };
@@ -74,11 +92,8 @@ ProcessResult run_process(const ProcessSpec& spec);
 // `extra` ("KEY=VALUE", overriding).
 std::vector<std::string> clean_environment(const std::vector<std::string>& extra = {});
 
-// Live processes (not zombies) of session `sid`, leaving `except` out.
-std::vector<int> session_members(int sid, int except);
-
-// Sends `sig` to the process group `sid` and to every process of session
-// `sid`; returns how many live processes other than `except` it found.
-int signal_session(int sid, int sig, int except);
+// Kills and reaps this process's children other than `keep`: what a
+// supervisor that died left to the runner (a child subreaper).
+void reap_strays(const std::vector<int>& keep = {});
 
 }  // namespace kvmsr

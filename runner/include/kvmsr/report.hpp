@@ -8,6 +8,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "kvmsr/outcome.hpp"
+#include "kvmsr/text.hpp"
 
 namespace kvmsr {
 
@@ -18,11 +19,12 @@ struct RunReport {
     std::string hostname;
     std::string kernel;       // uname -r
     int jobs = 1;
+    std::string isolation;    // how tests were contained (Isolation::why)
     std::vector<Outcome> outcomes;
 };
 
 struct Summary {
-    int total = 0, pass = 0, skip = 0, fail = 0, timeout = 0, crash = 0, error = 0;
+    int total = 0, pass = 0, xfail = 0, skip = 0, fail = 0, timeout = 0, crash = 0, error = 0;
     int failures() const { return fail + timeout + crash + error; }
 };
 Summary summarize(const std::vector<Outcome>& outcomes);
@@ -31,13 +33,14 @@ Summary summarize(const std::vector<Outcome>& outcomes);
 // skips and the failures with their reasons, then one summary line.
 std::string format_table(const RunReport& r);
 std::string summary_line(const Summary& s, double seconds);
+// "Failed: x86/a (FAIL), b (TIMEOUT)", every failed test named; empty when none failed.
+std::string failed_line(const std::vector<Outcome>& outcomes);
+
+// At most `max` code points of display text, "..." marking a cut.
+std::string clip_display(const std::string& s, std::size_t max);
 
 std::string to_junit(const RunReport& r);
 std::string to_ktap(const RunReport& r);
 nlohmann::json to_json(const RunReport& r);
-
-// Valid UTF-8 without the control characters XML 1.0 forbids; everything
-// else becomes U+FFFD.
-std::string xml_safe(std::string_view s);
 
 }  // namespace kvmsr

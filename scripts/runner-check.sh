@@ -5,13 +5,13 @@
 # and not in a packager's build.
 # The integration test runs real KVM selftests from $KVM_SELFTESTS_DIR against
 # /dev/kvm; without either, CTest reports it as skipped.
-# JOBS (default 1) is the build parallelism.
+# JOBS (default: the number of CPUs) is the build parallelism.
 set -eu
 cd "$(dirname "$0")/.."
 
 build=build/runner
 distro=build/runner-distro
-jobs=${JOBS:-1}
+jobs=${JOBS:-$(nproc)}
 launcher=
 if command -v ccache >/dev/null 2>&1; then
     launcher=-DCMAKE_CXX_COMPILER_LAUNCHER=ccache

@@ -23,6 +23,8 @@ if [ "$mode" = check ]; then
 	[ -d "$st" ] && KVM_SELFTESTS_DIR=$st && export KVM_SELFTESTS_DIR
 	check tooling "runner: build and ctest" "$BUILD/logs/runner-check.log" \
 		sh "$TOP/scripts/runner-check.sh"
+	check tooling "runner: its KTAP files read by the kernel's kunit_parser, counts as documented" \
+		"$BUILD/logs/runner-ktap.log" sh "$TOP/scripts/runner-ktap-check.sh" "$BUILD/src/linux-7.3.git"
 	step "inkernel linux-7.3" "inkernel.sh" sh "$TOP/scripts/inkernel.sh" linux-7.3
 	msg "backport: Debian 6.12 (apply, build, KUnit)"
 	step "backport debian-6.12" "backport.sh" sh "$TOP/scripts/backport.sh" apply build kunit

@@ -270,7 +270,14 @@ check "$scope" "initramfs: busybox, selftests, libraries, /init" "$logs/initramf
 # interleaves with the results), QEMU's own stderr.
 kunit=$wt/tools/testing/kunit
 suites=$testing/kunit-suites.txt
-[ "$on" = base ] && [ -z "$basetesting" ] && suites=/nonexistent
+# Only the plain base has no suite to run; elsewhere a missing list fails.
+if [ "$on" = base ] && [ -z "$basetesting" ]; then
+	suites=/nonexistent
+elif [ ! -r "$suites" ]; then
+	fail
+	record "$scope" "KUnit: the list of suites ${suites#"$TOP"/}" FAIL 0 "" "no such file"
+	give_up "no list of the KUnit suites this image must run (${suites#"$TOP"/})"
+fi
 guest_run()
 {
 	local t0 rc st

@@ -235,6 +235,9 @@ def selftest(kp, kprint):
         'listed suite missing': (channel(a), {'a', 'b'}, [], 1),
         'suite not listed': (good, {'a'}, [], 1),
         'kernel died before init': ([], {'a', 'b'}, died, 1),
+        # The console's KTAP is never a fallback for a missing channel.
+        'no channel, interleaved console with whole KTAP': (
+            [], {'a', 'b'}, interleaved + ['[    1.4] ok 1 a', '[    1.5] ok 2 b'], 1),
         'channel cut mid-suite': (good[:5], {'a', 'b'}, [], 1),
         'lines lost in a suite': (good[:4] + good[5:], {'a', 'b'}, [], 1),
         'end line lost before the next suite': (

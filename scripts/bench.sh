@@ -46,9 +46,10 @@ timed warm-make-check sh -c "cd '$root/warm' && unset START_TIME && make check"
 # patch that touches tdx.c (so that no later patch conflicts), exported, and
 # that patch re-verified.
 cd "$root/warm" || exit 1
-patch=$(grep -l '^+++ b/arch/x86/kvm/vmx/tdx.c' series/[0-9]*.patch | grep -v /0000 | tail -n 1)
+patch=$(grep -l '^+++ b/arch/x86/kvm/vmx/tdx.c' $(series_patches series) | tail -n 1)
 [ -n "$patch" ] || die "bench: no patch touches tdx.c"
-n=$(basename "$patch" | cut -c1-4 | sed 's/^0*//')
+# Its position in the whole series (all postings), which PATCH= counts.
+n=$(series_patches series | grep -n -x -F "$patch" | cut -d: -f1)
 make tree > "$root/incremental-tree.log" 2>&1 || die "bench: make tree failed"
 target=$(git -C build/tree rev-list --reverse base..HEAD | sed -n "${n}p")
 [ -n "$target" ] || die "bench: no commit for $(basename "$patch")"

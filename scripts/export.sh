@@ -2,7 +2,12 @@
 # Write a series directory from the tree with git format-patch: stable
 # output (no version signature, zero commit ids, fixed abbreviation, no
 # user configuration), the base commit recorded, the cover letter's text
-# taken from the branch description.
+# taken from the branch description; a folder of postings when the tree
+# has them (see tree.sh), each posting in its own directory.
+#
+# A posting that was sent before (sent/NAME/vN, see send.sh) is written as
+# version N+1: "[PATCH vN+1 ...]", and its cover letter ends with a git
+# range-diff against the sent version.
 #
 # usage: export.sh [TREEDIR SERIESDIR]
 . "$(dirname "$0")/lib.sh"
@@ -24,19 +29,124 @@ git config "branch.$branch.description" > /dev/null ||
 tmp=$BUILD/state/export.tmp
 rm -rf "$tmp"
 mkdir -p "$tmp" "$BUILD/state/empty-home"
-# The cover letter carries the author date of the last commit, not the
-# time of the export, so that exporting twice gives the same bytes.  Not
-# its committer date: a rebase changes that, git am in "make tree" sets it
-# back to the author date, and the round trip would differ.
-GIT_COMMITTER_DATE=$(git log -1 --format=%aD) \
-HOME=$BUILD/state/empty-home XDG_CONFIG_HOME=$BUILD/state/empty-home GIT_CONFIG_NOSYSTEM=1 \
-	pgit -c core.abbrev=12 format-patch -q --cover-letter --cover-from-description=subject \
-	--no-signature --zero-commit --base=base -o "$tmp" base..HEAD ||
-	die "git format-patch failed"
+postings=$(git config "branch.$branch.postings")
+ends=
+for p in $postings; do ends="$ends $branch.$p"; done
+ends="${ends% "$branch".*} $branch"	# the last posting ends at $branch
+
+# ctree AUTHOR EMAIL DATE TREE PARENT < MESSAGE: a commit as git am makes
+# it, with the project as committer and the author date as committer date.
+ctree()
+{
+	env GIT_AUTHOR_NAME="$1" GIT_AUTHOR_EMAIL="$2" GIT_AUTHOR_DATE="$3" \
+		GIT_COMMITTER_NAME="$PROJECT_NAME" GIT_COMMITTER_EMAIL="$PROJECT_EMAIL" \
+		GIT_COMMITTER_DATE="$3" git commit-tree "$4" -p "$5"
+}
+
+# The commits as "make tree" makes them (git am: the project as committer,
+# the author date as committer date), so that what the output shows of
+# them, the range-diff's commit ids, is the same after a rebase as after
+# a round trip.  Only the commits' metadata changes, not their trees: the
+# branches move to the equivalent commits (the old ones stay in the reflog).
+normalise_chain()
+{
+	local c parent new date raw
+	parent=$(git rev-parse base)
+	for c in $(git rev-list --reverse base.."$branch"); do
+		date=$(git log -1 --format='%ad' --date=raw "$c")
+		raw=$(git cat-file commit "$c" | sed '1,/^$/d')
+		new=$(printf '%s\n' "$raw" | ctree "$(git log -1 --format=%an "$c")" \
+			"$(git log -1 --format=%ae "$c")" "$date" "$c^{tree}" "$parent") || return 1
+		echo "$c $new" >> "$tmp/map"
+		parent=$new
+	done
+	for b in $ends; do
+		old=$(git rev-parse "refs/heads/$b") || return 1
+		new=$(grep "^$old " "$tmp/map" | cut -d' ' -f2)
+		[ -n "$new" ] || { echo "branch $b is not on $branch" >&2; return 1; }
+		[ "$new" = "$old" ] || git update-ref -m "export: the commits as git am makes them" \
+			"refs/heads/$b" "$new" "$old" || return 1
+	done
+}
+: > "$tmp/map"
+git rev-list --merges base.."$branch" | grep -q . &&
+	die "$branch has merge commits: a posting is a line of patches"
+normalise_chain || die "cannot rewrite the commits of $branch as git am makes them"
+
+# The commits of a sent version, rebuilt on FROM from its patch files
+# without a checkout (a scratch index), in the same way: prints the last.
+# sent_commits FROM DIR
+sent_commits()
+{
+	local from=$1 dir=$2 f parent tree new idx
+	idx=$tmp/sent.index
+	parent=$(git rev-parse "$from")
+	GIT_INDEX_FILE=$idx git read-tree "$parent" || return 1
+	for f in $(series_patches "$dir"); do
+		git mailinfo "$tmp/msg" "$tmp/diff" < "$f" > "$tmp/info" || return 1
+		GIT_INDEX_FILE=$idx git apply --cached "$tmp/diff" 2> "$tmp/apply.err" ||
+			{ echo "$(basename "$f"): $(head -n 1 "$tmp/apply.err")" >&2; return 1; }
+		tree=$(GIT_INDEX_FILE=$idx git write-tree) || return 1
+		new=$( { sed -n 's/^Subject: //p' "$tmp/info"; echo; cat "$tmp/msg"; } |
+			ctree "$(sed -n 's/^Author: //p' "$tmp/info")" \
+			"$(sed -n 's/^Email: //p' "$tmp/info")" \
+			"$(sed -n 's/^Date: //p' "$tmp/info")" "$tree" "$parent") || return 1
+		parent=$new
+	done
+	echo "$parent"
+}
+
+# One git format-patch per posting.  A posting after another gets, with
+# --base=base, the base-commit and the prerequisite-patch-id lines of the
+# patches before it (maintainer-kvm-x86.rst asks for them).
+fmt()	# fmt OUTDIR FROM TO [OPTION...]
+{
+	local out=$1 from=$2 to=$3
+	shift 3
+	# The cover letter carries the author date of the posting's last
+	# commit, not the time of the export, so that exporting twice gives
+	# the same bytes.  TO is a branch name, whose description git
+	# format-patch uses for the cover letter.
+	GIT_COMMITTER_DATE=$(git log -1 --format=%aD "$to") \
+	HOME=$BUILD/state/empty-home XDG_CONFIG_HOME=$BUILD/state/empty-home GIT_CONFIG_NOSYSTEM=1 \
+		pgit -c core.abbrev=12 format-patch -q --cover-letter --cover-from-description=subject \
+		--no-signature --zero-commit --base=base -o "$out" "$@" "$from..$to" ||
+		die "git format-patch of $from..$to failed"
+}
+if [ -z "$postings" ]; then
+	fmt "$tmp/out" base "$branch"
+else
+	from=base
+	set -- $ends
+	for p in $postings; do
+		to=$1
+		shift
+		git rev-parse -q --verify "refs/heads/$to" > /dev/null ||
+			die "no branch $to in ${tree#"$TOP"/} for the posting $p"
+		git merge-base --is-ancestor "$from" "$to" ||
+			die "the posting $p ($to) does not build on $from: rebase with --update-refs"
+		[ "$(git rev-parse "$from")" != "$(git rev-parse "$to")" ] ||
+			die "the posting $p ($to) has no patches"
+		v=$(sent_last "$p")
+		if [ -n "$v" ]; then
+			old=$(sent_commits "$from" "${SENT_DIR:-$TOP/sent}/$p/v$v") ||
+				die "cannot rebuild sent/$p/v$v on $from for the range-diff"
+			fmt "$tmp/out/$p" "$from" "$to" -v$((v + 1)) --range-diff="$from..$old"
+		else
+			fmt "$tmp/out/$p" "$from" "$to"
+		fi
+		from=$to
+	done
+	echo "$postings" | tr ' ' '\n' > "$tmp/out/postings"
+fi
 
 mkdir -p "$series"
-rm -f "$series"/[0-9][0-9][0-9][0-9]-*.patch
-mv "$tmp"/*.patch "$series"/
-rmdir "$tmp"
+rm -f "$series"/[0-9][0-9][0-9][0-9]-*.patch "$series"/v[0-9]*-[0-9][0-9][0-9][0-9]-*.patch "$series"/postings
+for d in "$series"/*/; do
+	[ -d "$d" ] && rm -f "$d"[0-9][0-9][0-9][0-9]-*.patch "$d"v[0-9]*-[0-9][0-9][0-9][0-9]-*.patch &&
+		rmdir "$d" 2> /dev/null
+done
+cp -r "$tmp/out"/. "$series"/
+rm -rf "$tmp"
 git rev-parse HEAD > "$BUILD/state/$(basename "$tree").applied"
-msg "export: $(series_patches "$series" | wc -l) patches and the cover letter in ${series#"$TOP"/}"
+msg "export: $(series_patches "$series" | wc -l) patches${postings:+ in the postings $postings}, with their cover letters, in ${series#"$TOP"/}"

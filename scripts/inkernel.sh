@@ -16,6 +16,11 @@
 #        INKERNEL_SERIES=DIR         the patches under test (default series/); with
 #                                    it, a step of its own: results go to the report,
 #                                    its section to section-inkernel-NAME.md
+#        INKERNEL_VARIANT=WORD       another set of patches on the same image (e.g.
+#                                    "fixes": series/fixes with testing/base-7.3): its
+#                                    own logs (inkernel-WORD), report scope and section;
+#                                    the worktree and output directory are shared, so
+#                                    the next run rebuilds only what differs
 #        INKERNEL_CONFIG="FRAG..."   the fragments instead of kernel/config/base.config
 #                                    and inkernel.config (testing's *.config follow)
 #        INKERNEL_REPEAT=N           boot the image N times (scripts/soak.sh): each
@@ -50,6 +55,8 @@ case $which in list|all|none) ;; *) die "INKERNEL_TESTS must be list, all or non
 wt=$BUILD/kunit-$name
 out=$BUILD/out/$name/inkernel
 logs=$BUILD/logs/$name/inkernel
+variant=${INKERNEL_VARIANT:-}
+[ -n "$variant" ] && logs=$logs-$variant
 testing=${INKERNEL_TESTING:-$TOP/testing}
 # Relative to where the script started (it works in the worktree).
 case $testing in /*) ;; *) testing=$(cd "$testing" 2> /dev/null && pwd) || die "no directory $INKERNEL_TESTING" ;; esac
@@ -61,8 +68,10 @@ seriesdir=${INKERNEL_SERIES:-$TOP/series}
 list=$TOP/testing/boot-selftests.txt
 section=$REPORT_DIR/section-inkernel.md
 [ -n "${INKERNEL_SERIES:-}" ] && section=$REPORT_DIR/section-inkernel-$name.md
+[ -n "$variant" ] && section=$REPORT_DIR/section-inkernel-$name-$variant.md
 scope="inkernel $name"
 [ "$on" = base ] && scope="inkernel $name (unpatched base)"
+[ -n "$variant" ] && scope="inkernel $name ($variant)"
 if [ "$which" = all ] || [ "$on" = base ] || [ "${INKERNEL_REPEAT:-1}" != 1 ] ||
    { [ "$testing" != "$TOP/testing" ] && [ -z "${INKERNEL_SERIES:-}" ]; }; then
 	# A census or a trial, not part of the workbench's run: its own results.
@@ -141,10 +150,10 @@ elif [ "$on" = series ]; then
 	if ! am_series "$seriesdir" > "$BUILD/state/inkernel-$name-applied" 2> "$logs/apply.log"; then
 		applied=$(wc -l < "$BUILD/state/inkernel-$name-applied")
 		bad=$(series_patches "$seriesdir" | sed -n "$((applied + 1))p")
-		record "$scope" "series: $(basename "$bad") applies" FAIL $(($(date +%s) - t0)) "$logs/apply.log"
+		record "$scope" "series: $(patch_label "$seriesdir" "$bad") applies" FAIL $(($(date +%s) - t0)) "$logs/apply.log"
 		sed 's/^/    /' "$logs/apply.log"
 		fail
-		give_up "series patch $(basename "$bad") does not apply"
+		give_up "series patch $(patch_label "$seriesdir" "$bad") does not apply"
 	fi
 	nseries=$(wc -l < "$BUILD/state/inkernel-$name-applied")
 	apply_testing "$testing"
@@ -176,14 +185,18 @@ kernel=$out/arch/x86/boot/bzImage
 
 stdir=$out/kselftest/kvm
 # verify.sh's last selftests build (build/state/selftests-NAME.commit
-# names its tree) made the same programs when tools/ and the uapi headers
-# are the same in both trees: use them instead of building them again.
+# names its tree) made the same programs when what they are built from is
+# the same in both trees: tools/, and what "make headers" installs (the
+# uapi headers, the syscall tables it makes unistd headers of, and the
+# scripts that install them).  Then use them instead of building again.
 reusable_selftests()
 {
 	local c d vdir
 	vdir=$BUILD/out/$name/kvm-modules/kselftest/kvm
 	c=$(cat "$BUILD/state/selftests-$name.commit" 2> /dev/null) && [ -d "$vdir" ] || return 1
-	for d in tools include/uapi arch/x86/include/uapi; do
+	for d in tools include/uapi arch/x86/include/uapi arch/x86/entry/syscalls \
+		scripts/headers_install.sh scripts/syscallhdr.sh scripts/syscalltbl.sh \
+		scripts/unifdef.c; do
 		[ "$(git rev-parse -q --verify "$c:$d")" = "$(git rev-parse -q --verify "HEAD:$d")" ] ||
 			return 1
 	done

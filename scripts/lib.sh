@@ -193,10 +193,72 @@ pgit()
 		-c am.threeWay=false "$@"
 }
 
-# The patches of a series directory, in order, without the cover letter.
+# A series directory is either one posting (NNNN-*.patch, as git
+# format-patch writes them) or a folder of postings: a file "postings"
+# names, one per line and in the order they apply, the subdirectories that
+# each hold one posting.  series/ is the latter; the backport and the
+# round trip's copies may be either.
+#
+# The posting directories of a series directory, in order (the directory
+# itself when it has no "postings" file).  Fails on a listed posting that
+# does not exist.
+series_postings()
+{
+	local n
+	if [ ! -e "$1/postings" ]; then
+		echo "$1"
+		return 0
+	fi
+	for n in $(sed -e 's/#.*//' "$1/postings"); do
+		[ -d "$1/$n" ] || { echo "$1/postings names $n, but there is no $1/$n" >&2; return 1; }
+		echo "$1/$n"
+	done
+}
+
+# The patches of a series directory, in order, without the cover letters.
+# A posting's files are NNNN-*.patch, or vN-NNNN-*.patch for version N.
 series_patches()
 {
-	ls "$1"/[0-9][0-9][0-9][0-9]-*.patch 2>/dev/null | grep -v '/0000-cover-letter\.patch$'
+	local d
+	for d in $(series_postings "$1"); do
+		ls "$d"/[0-9][0-9][0-9][0-9]-*.patch "$d"/v[0-9]*-[0-9][0-9][0-9][0-9]-*.patch 2>/dev/null |
+			grep -v '/\(v[0-9]*-\)\{0,1\}0000-cover-letter\.patch$'
+	done
+}
+
+# kernel_untouched FILE...: true when every file is under tools/testing/
+# or Documentation/, so that the kernel is the same without the change.
+# (Other parts of tools/, objtool's sources, take part in the build.)
+kernel_untouched()
+{
+	local f
+	[ $# -gt 0 ] || return 1
+	for f in "$@"; do
+		case $f in
+		tools/testing/*|Documentation/*) ;;
+		*) return 1 ;;
+		esac
+	done
+}
+
+# The cover letter of one posting directory (nothing if it has none).
+posting_cover()
+{
+	ls "$1"/0000-cover-letter.patch "$1"/v[0-9]*-0000-cover-letter.patch 2>/dev/null | head -n 1
+}
+
+# The last version of a posting that was sent (sent/NAME/vN, kept by
+# send.sh), or nothing.  sent_last NAME
+sent_last()
+{
+	ls -d "${SENT_DIR:-$TOP/sent}/$1"/v[0-9]* 2>/dev/null | sed 's|.*/v||' | grep -x '[0-9]*' | sort -n | tail -n 1
+}
+
+# How reports name a patch: its path under the series directory
+# (fixes/0001-....patch), or its file name.  patch_label SERIESDIR PATCH
+patch_label()
+{
+	echo "${2#"$1"/}"
 }
 
 # Apply the patches of a series directory in the current git worktree,
@@ -241,7 +303,7 @@ am_series()
 			reason=$(grep -v -e '^hint:' -e '^When you have' -e '^If you prefer' \
 				-e '^To restore' "$log" | head -n 8)
 			git am --abort > /dev/null 2>&1
-			printf '%s does not apply:\n%s\n' "$(basename "$p")" "$reason" >&2
+			printf '%s does not apply:\n%s\n' "$(patch_label "$1" "$p")" "$reason" >&2
 			return 1
 		fi
 		hit=$(git rev-parse HEAD)

@@ -2,7 +2,10 @@
 # Make an editable tree: the base plus the patches of a series directory as
 # commits (git am), on branch "series" (for build/tree; see tree_branch).
 # The cover letter's subject and blurb become the branch description, which
-# "make export" writes back.
+# "make export" writes back.  In a folder of postings (series/postings),
+# each posting but the last ends at a branch "series.NAME" with its own
+# description; edit with "git rebase -i --update-refs base" so that those
+# branches move with their commits.
 #
 # usage: tree.sh [NAME SERIESDIR TREEDIR]
 # A patch that does not apply fails with its file name and git am's reason,
@@ -47,13 +50,36 @@ fi
 count=$(wc -l < "$state/applied")
 git checkout -q -B "$branch"
 
-# The cover letter's subject and blurb, as the branch description.
-cover=$series/0000-cover-letter.patch
-if [ -r "$cover" ]; then
-	sh "$TOP/scripts/cover.sh" get "$cover" > "$state/description" ||
-		die "cannot read the cover letter $cover"
-	git config "branch.$branch.description" "$(cat "$state/description")"
-fi
+# A folder of postings: each posting but the last ends at a branch of its
+# own, BRANCH.POSTING (series.fixes), which "git rebase -i --update-refs"
+# keeps in place; the last one ends at BRANCH.  Their order is kept in
+# branch.BRANCH.postings for "make export".
+for b in $(git for-each-ref --format='%(refname:short)' "refs/heads/$branch.*"); do
+	git branch -q -D "$b"
+	git config --remove-section "branch.$b" 2> /dev/null
+done
+git config --unset "branch.$branch.postings"
+postings=$(series_postings "$series") || die "cannot read ${series#"$TOP"/}/postings"
+last=$(echo "$postings" | tail -n 1)
+names=
+for d in $postings; do
+	b=$branch
+	if [ -e "$series/postings" ]; then
+		names="$names $(basename "$d")"
+		[ "$d" = "$last" ] || b=$branch.$(basename "$d")
+		end=$(grep -F " $d/" "$state/applied" | tail -n 1 | cut -d' ' -f1)
+		[ -n "$end" ] || die "the posting ${d#"$TOP"/} has no patches"
+		[ "$b" = "$branch" ] || git branch -q -f "$b" "$end"
+	fi
+	# The cover letter's subject and blurb, as the branch description.
+	cover=$(posting_cover "$d")
+	if [ -n "$cover" ]; then
+		sh "$TOP/scripts/cover.sh" get "$cover" > "$state/description" ||
+			die "cannot read the cover letter $cover"
+		git config "branch.$b.description" "$(cat "$state/description")"
+	fi
+done
+[ -z "$names" ] || git config "branch.$branch.postings" "${names# }"
 
 git rev-parse HEAD > "$stamp"
 msg "tree: ${tree#"$TOP"/} is the base plus $count patches of ${series#"$TOP"/} (branch $branch)"

@@ -50,12 +50,12 @@ t0=$(date +%s)
 if ! am_series "$series" > "$BUILD/state/verify-applied" 2> "$logs/apply.log"; then
 	applied=$(wc -l < "$BUILD/state/verify-applied")
 	bad=$(series_patches "$series" | sed -n "$((applied + 1))p")
-	record "$(basename "$bad")" "applies to $name" FAIL $(($(date +%s) - t0)) "$logs/apply.log"
+	record "$(patch_label "$series" "$bad")" "applies to $name" FAIL $(($(date +%s) - t0)) "$logs/apply.log"
 	sed 's/^/    /' "$logs/apply.log"
 	fail
 	# The patches after it are not checked; the report still lists them.
 	series_patches "$series" | sed "1,$((applied + 1))d" | while read -r later; do
-		record "$(basename "$later")" "not checked: $(basename "$bad") does not apply" skip 0
+		record "$(patch_label "$series" "$later")" "not checked: $(patch_label "$series" "$bad") does not apply" skip 0
 	done
 fi
 n=$(wc -l < "$BUILD/state/verify-applied")
@@ -96,7 +96,7 @@ built=
 while read -r commit patch; do
 	i=$((i + 1))
 	[ -n "$PATCH" ] && [ "$PATCH" != "$i" ] && continue
-	p=$(basename "$patch")
+	p=$(patch_label "$series" "$patch")
 	if ! git checkout -q --detach "$commit" 2> "$logs/$i-checkout.log"; then
 		record "$p" "checkout of its commit" FAIL 0 "$logs/$i-checkout.log"
 		fail
@@ -109,7 +109,8 @@ while read -r commit patch; do
 	# the kernel as the previous patch (or the base) had it: that kernel
 	# was built and checked with that patch, so it is not built again.
 	# (Other parts of tools/, objtool's sources, take part in the build.)
-	if [ -n "$(echo "$files" | grep -v -E '^(tools/testing|Documentation)/')" ]; then
+	# shellcheck disable=SC2086
+	if ! kernel_untouched $files; then
 		built=$i
 		check "$p" "build: KVM modules (TDX, SEV, WERROR) through modpost" "$logs/$i-build-modules.log" \
 			clean_run kmake "$wt" "$out/kvm-modules" vmlinux modules || fail

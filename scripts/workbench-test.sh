@@ -76,7 +76,7 @@ FORCE=1 AM_MEMO=0 sh "$TOP/scripts/tree.sh" linux-7.3 "$TOP/series" "$rt" > "$tm
 	{ cat "$tmp/tree.log"; die "tree.sh on series/ failed"; }
 head=$(git -C "$rt" rev-parse HEAD)
 mkdir -p "$tmp/broken"
-cp "$TOP"/series/*.patch "$tmp/broken/"
+cp -r "$TOP"/series/. "$tmp/broken/"
 victim=$(series_patches "$tmp/broken" | sed -n 2p)
 sed -i '0,/^@@ /s/^@@ .*/@@ -1,3 +1,3 @@ broken on purpose/' "$victim"
 if FORCE=1 sh "$TOP/scripts/tree.sh" linux-7.3 "$tmp/broken" "$rt" > "$tmp/tree.log" 2>&1; then
@@ -100,15 +100,85 @@ else
 	notok "am_series from its memo gives $(git -C "$rt" rev-parse HEAD), git am $head"
 fi
 
+# kernel_untouched: which patches verify.sh builds no kernel for.
+if kernel_untouched tools/testing/selftests/kvm/x86/a.c Documentation/virt/kvm/api.rst &&
+   ! kernel_untouched tools/objtool/check.c && ! kernel_untouched arch/x86/kvm/x86.c &&
+   ! kernel_untouched tools/testing/selftests/kvm/a.c include/uapi/linux/kvm.h &&
+   ! kernel_untouched; then
+	ok "kernel_untouched: only tools/testing/ and Documentation/ skip the kernel builds"
+else
+	notok "kernel_untouched classifies a change wrongly"
+fi
+
 # make send: never under the project's identity.
 if GIT_CONFIG_COUNT=2 GIT_CONFIG_KEY_0=user.name GIT_CONFIG_VALUE_0="$PROJECT_NAME" \
    GIT_CONFIG_KEY_1=user.email GIT_CONFIG_VALUE_1="$PROJECT_EMAIL" \
-   SEND=1 sh "$TOP/scripts/send.sh" > "$tmp/send.log" 2>&1; then
+   POSTING=fixes SEND=1 sh "$TOP/scripts/send.sh" > "$tmp/send.log" 2>&1; then
 	notok "send.sh SEND=1 went ahead under the project's identity"
 elif grep -q 'refusing to send' "$tmp/send.log"; then
 	ok "send.sh refuses to send under the project's identity"
 else
 	notok "send.sh failed for another reason: $(tail -n 2 "$tmp/send.log")"
+fi
+
+# make send: one posting at a time, named.
+if sh "$TOP/scripts/send.sh" > "$tmp/send.log" 2>&1; then
+	notok "send.sh without POSTING= went ahead"
+elif grep -q 'which posting? POSTING=NAME, one of: fixes' "$tmp/send.log"; then
+	ok "send.sh without POSTING= names the postings"
+else
+	notok "send.sh without POSTING=: $(tail -n 2 "$tmp/send.log")"
+fi
+
+# A reroll: with fixes kept as sent (v1), export writes fixes as v2 with a
+# range-diff, the other postings as they were; send.sh refuses v2 without
+# its "Changes in v2" section; postings-check.sh says the same; and the
+# export is byte-identical after a round trip through git am.
+SENT_DIR=$tmp/sent
+export SENT_DIR
+mkdir -p "$SENT_DIR/fixes/v1"
+cp "$TOP"/series/fixes/*.patch "$SENT_DIR/fixes/v1/"
+FORCE=1 sh "$TOP/scripts/tree.sh" linux-7.3 "$TOP/series" "$rt" > "$tmp/tree.log" 2>&1 &&
+	sh "$TOP/scripts/export.sh" "$rt" "$tmp/v2" > "$tmp/export.log" 2>&1 ||
+	{ cat "$tmp/tree.log" "$tmp/export.log"; die "tree.sh or export.sh for the reroll failed"; }
+c=$tmp/v2/fixes/v2-0000-cover-letter.patch
+if [ -r "$c" ] && grep -q '^Subject: \[PATCH v2 0/' "$c" && grep -q '^Range-diff against v1:' "$c" &&
+   [ -r "$tmp/v2/abi/0000-cover-letter.patch" ]; then
+	ok "export writes a sent posting as v2 with a range-diff, the others as v1"
+else
+	notok "export after sent/fixes/v1: $(ls "$tmp/v2/fixes" | head -n 2 | paste -sd' ')"
+fi
+if SERIES_DIR=$tmp/v2 POSTING=fixes sh "$TOP/scripts/send.sh" > "$tmp/send.log" 2>&1; then
+	notok "send.sh prepared v2 without a \"Changes in v2\" section"
+elif grep -q 'no "Changes in v2" section' "$tmp/send.log"; then
+	ok "send.sh refuses a v2 without its \"Changes in v2\" section"
+else
+	notok "send.sh on v2: $(tail -n 2 "$tmp/send.log")"
+fi
+if sh "$TOP/scripts/postings-check.sh" "$tmp/v2" > "$tmp/pc.log" 2>&1; then
+	notok "postings-check.sh passed a v2 without \"Changes in v2\""
+elif grep -q 'fixes: version 2 without a "Changes in v2" section' "$tmp/pc.log"; then
+	ok "postings-check.sh fails a v2 without \"Changes in v2\""
+else
+	notok "postings-check.sh on v2: $(tail -n 2 "$tmp/pc.log")"
+fi
+FORCE=1 AM_MEMO=0 sh "$TOP/scripts/tree.sh" linux-7.3 "$tmp/v2" "$rt" > "$tmp/tree.log" 2>&1 &&
+	sh "$TOP/scripts/export.sh" "$rt" "$tmp/v2again" > "$tmp/export.log" 2>&1 ||
+	{ cat "$tmp/tree.log" "$tmp/export.log"; die "the reroll's round trip failed"; }
+if diff -r "$tmp/v2" "$tmp/v2again" > "$tmp/v2.diff"; then
+	ok "a v2 with its range-diff survives a round trip byte for byte"
+else
+	notok "the v2 changed in a round trip: $(head -n 5 "$tmp/v2.diff" | paste -sd' ')"
+fi
+unset SENT_DIR
+
+# postings-check.sh: prerequisites that are not the earlier patches fail.
+cp -r "$TOP/series" "$tmp/noprereq"
+sed -i '/^prerequisite-patch-id: /d' "$tmp/noprereq/abi/0000-cover-letter.patch"
+if sh "$TOP/scripts/postings-check.sh" "$tmp/noprereq" > "$tmp/pc.log" 2>&1; then
+	notok "postings-check.sh passed a posting without its prerequisite-patch-id lines"
+else
+	ok "postings-check.sh fails a posting without its prerequisite-patch-id lines"
 fi
 
 exit $bad

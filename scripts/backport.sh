@@ -66,11 +66,12 @@ series_check()
 }
 
 # Each patch: Origin and Forwarded right after the Subject (and its
-# continuation lines) in the mail header, our Signed-off-by, and no
-# capability or flags bit of the upstream series in its diff.
+# continuation lines) in the mail header, an Origin in our series that
+# names an existing posting's patch, our Signed-off-by, and no capability
+# or flags bit of the upstream series in its diff.
 headers_check()
 {
-	local p f bad
+	local p f bad o t
 	bad=0
 	for f in $(listed) $(cd "$dir/testing" && ls [0-9][0-9][0-9][0-9]-*.patch 2>/dev/null); do
 		p=$dir/$f
@@ -95,6 +96,21 @@ headers_check()
 			echo "$f: adds the capability or flags bit that the backport leaves out"
 			bad=1
 		fi
+		# An Origin in our series names its posting and patch file, and
+		# that file must exist in series/ (a re-split renames them).
+		o=$(sed -n 's/^Origin: //p' "$p" | head -n 1)
+		case $o in
+		*"KVM MapGPA ABI series"*)
+			t=$(echo "$o" | grep -o '[a-z0-9-]*/[0-9][0-9][0-9][0-9]-[^ ]*\.patch' | head -n 1)
+			if [ -z "$t" ]; then
+				echo "$f: its Origin names no posting and patch (POSTING/NNNN-....patch)"
+				bad=1
+			elif [ ! -r "$TOP/series/$t" ]; then
+				echo "$f: its Origin names series/$t, which does not exist"
+				bad=1
+			fi
+			;;
+		esac
 		echo "$f: $(sed -n '/^Origin:/p; /^Forwarded:/p' "$p" | cut -c1-100 | tr '\n' ' ')"
 	done
 	return $bad

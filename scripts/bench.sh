@@ -13,7 +13,7 @@
 root=/var/tmp/kvm-mapgpa-bench
 rm -rf "$root"
 mkdir -p "$root"
-export CCACHE_DIR=$root/ccache BASE_CACHE=$root/bases
+export CCACHE_DIR=$root/ccache BASE_CACHE=$root/bases COCCI_CACHE=$root/cocci
 result=$REPORT_DIR/bench.md
 mkdir -p "$REPORT_DIR"
 

@@ -334,7 +334,7 @@ guest_run()
 	# One result per case, so that the report lists every case.
 	[ -r "$rdir/kunit-cases.tsv" ] &&
 	while IFS='	' read -r st case note; do
-		record "KUnit $name" "$case" "$st" 0 "$rdir/kunit.log" "$note"
+		record "KUnit $name${variant:+ ($variant)}" "$case" "$st" 0 "$rdir/kunit.log" "$note"
 	done < "$rdir/kunit-cases.tsv"
 
 	tainted=$(sed -n 's/^@@inkernel tainted //p' "$console")

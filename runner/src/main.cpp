@@ -159,8 +159,24 @@ int cmd_probe(const std::string& device, bool json, const std::string& sysroot) 
 // Text from names, paths and tests goes to the terminal through this.
 std::string ds(const std::string& s) { return kvmsr::display_safe(s); }
 
+// A report file from an earlier run must not outlive this one: a run that
+// stops before writing its reports (a bad selection, a bad path, a kill)
+// would otherwise leave CI the last run's green JUnit.  Each existing
+// regular file named as a report is emptied first, so that what CI finds
+// is this run's report or nothing valid.
+void empty_old_reports(const RunArgs& a) {
+    for (const std::string* p : {&a.junit, &a.ktap, &a.json}) {
+        if (p->empty() || *p == "-") continue;
+        struct stat st;
+        if (::stat(p->c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) continue;
+        int fd = ::open(p->c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+        if (fd >= 0) ::close(fd);
+    }
+}
+
 int cmd_run(const RunArgs& a) {
     std::string error;
+    if (!a.list) empty_old_reports(a);
     auto dir = kvmsr::open_test_dir(a.dir, error);
     if (!dir) {
         fmt::print(stderr, "kvm-selftest-runner: {}\n", ds(error));

@@ -58,6 +58,19 @@ TEST(Issue17, P1_AllOnAnEmptyDirectoryIsAnError) {
     EXPECT_FALSE(std::filesystem::exists(d / "j.xml"));  // no green JUnit
 }
 
+// An earlier run's report must not survive a run that fails before its
+// own reports are written, or one that is killed.
+TEST(Issue17, P1_AnOldReportDoesNotSurviveAFailedRun) {
+    TempDir d;
+    write_file(d / "j.xml", "<testsuites tests=\"1\" failures=\"0\"/>\n");
+    write_file(d / "k.ktap", "KTAP version 1\n1..1\nok 1 old\n");
+    auto r = run_cli({"run", d.path().string(), "--all", "--junit", (d / "j.xml").string(), "--ktap",
+                      (d / "k.ktap").string()});
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_EQ(read_file(d / "j.xml"), "");
+    EXPECT_EQ(read_file(d / "k.ktap"), "");
+}
+
 TEST(Issue17, P1_AllOnADirectoryOfScriptsIsAnError) {
     TempDir d;
     write_file(d / "a.sh", "#!/bin/sh\nexit 0\n", 0755);
@@ -430,7 +443,7 @@ TEST(Issue17, P6_TwoReportsInOneFileAreRefused) {
                          (d / "link.out").string()});
     EXPECT_EQ(link.exit_code, 2) << link.err;
     EXPECT_NE(link.err.find("--ktap and --json name the same file"), std::string::npos) << link.err;
-    EXPECT_EQ(read_file(d / "r.out"), "old\n");  // untouched
+    EXPECT_EQ(read_file(d / "r.out"), "");  // emptied: an earlier report must not look like this run's
     auto out = run_cli({"run", d.path().string(), "marker_test", "--json", "-", "--junit", "-"});
     EXPECT_EQ(out.exit_code, 2) << out.err;
     EXPECT_FALSE(std::filesystem::exists(d / "ran"));

@@ -71,7 +71,7 @@ series_check()
 # or flags bit of the upstream series in its diff.
 headers_check()
 {
-	local p f bad o t
+	local p f bad o t n
 	bad=0
 	for f in $(listed) $(cd "$dir/testing" && ls [0-9][0-9][0-9][0-9]-*.patch 2>/dev/null); do
 		p=$dir/$f
@@ -96,14 +96,16 @@ headers_check()
 			echo "$f: adds the capability or flags bit that the backport leaves out"
 			bad=1
 		fi
-		# An Origin in our series names its posting and patch file, and
-		# that file must exist in series/ (a re-split renames them).
+		# An Origin that names a posting of our series names its patch
+		# file there too, and that file must exist in series/ (a
+		# re-split renames them).  A 6.12-only patch names none.
 		o=$(sed -n 's/^Origin: //p' "$p" | head -n 1)
 		case $o in
-		*"KVM MapGPA ABI series"*)
-			t=$(echo "$o" | grep -o '[a-z0-9-]*/[0-9][0-9][0-9][0-9]-[^ ]*\.patch' | head -n 1)
-			if [ -z "$t" ]; then
-				echo "$f: its Origin names no posting and patch (POSTING/NNNN-....patch)"
+		*'posting "'*)
+			n=$(echo "$o" | sed -n 's/.*posting "\([a-z0-9-]*\)".*/\1/p')
+			t=$(echo "$o" | grep -o "$n/[0-9][0-9][0-9][0-9]-[^ ]*\\.patch" | head -n 1)
+			if [ -z "$n" ] || [ -z "$t" ]; then
+				echo "$f: its Origin names the posting \"$n\" but no patch of it ($n/NNNN-....patch)"
 				bad=1
 			elif [ ! -r "$TOP/series/$t" ]; then
 				echo "$f: its Origin names series/$t, which does not exist"

@@ -50,7 +50,7 @@ ctree()
 # branches move to the equivalent commits (the old ones stay in the reflog).
 normalise_chain()
 {
-	local c parent new date raw
+	local c parent new date raw b old
 	parent=$(git rev-parse base)
 	for c in $(git rev-list --reverse base.."$branch"); do
 		date=$(git log -1 --format='%ad' --date=raw "$c")

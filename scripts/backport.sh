@@ -24,8 +24,8 @@
 
 name=linux-6.12
 dir=$TOP/backports/debian-6.12
-wt=$BUILD/backport-$name
-out=$BUILD/out/$name/kvm-modules
+wt=$(kwork_tree backport "$name")
+out=$(kwork_out "$name")/kvm-modules || die "cannot make the output directories of $name"
 logs=$BUILD/logs/$name/backport
 scope="backport debian-6.12"
 mkdir -p "$logs"
@@ -165,7 +165,7 @@ for s in $steps; do
 		check "$scope" "series file lists the patches in order" "$logs/series.log" series_check || fail
 		check "$scope" "DEP-3 headers, Signed-off-by, no capability or flags bit" \
 			"$logs/headers.log" headers_check || fail
-		fresh_worktree "$name" "$wt" || die "cannot prepare $wt"
+		shared_worktree "$name" "$wt" || die "cannot prepare $wt"
 		check "$scope" "checkpatch --strict" "$logs/checkpatch.log" checkpatch_all || fail
 		if check "$scope" "apply: the series to the pinned $name base (git am)" \
 			"$logs/apply.log" apply_all; then

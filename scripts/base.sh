@@ -13,7 +13,6 @@ name=$1
 [ -n "$name" ] || die "usage: base.sh NAME"
 pin=$TOP/kernel/$name.pin
 load_pin "$pin" P_
-: "${BASE_CACHE:=/var/cache/kvm-mapgpa/bases}"
 
 cache=$BASE_CACHE/$name.git
 tag_of()	# tag_of VERSION: DEP-14 style tag of a package version

@@ -13,8 +13,8 @@
 
 name=${1:-linux-7.3}
 series=${2:-$TOP/series}
-wt=$BUILD/verify-$name
-out=$BUILD/out/$name
+wt=$(kwork_tree verify "$name")
+out=$(kwork_out "$name") || die "cannot make the output directories of $name"
 dest=$TOP/kernel/baseline/$name
 logs=$BUILD/logs/$name/baseline
 cfgdir=$TOP/kernel/config
@@ -22,7 +22,7 @@ mkdir -p "$dest" "$logs"
 
 sh "$TOP/scripts/base.sh" "$name" || exit 1
 sparse=$(sh "$TOP/scripts/sparse.sh") || die "no sparse"
-fresh_worktree "$name" "$wt" || die "cannot prepare $wt"
+shared_worktree "$name" "$wt" || die "cannot prepare $wt"
 cd "$wt" || exit 1
 git checkout -q --detach base
 commit=$(git rev-parse HEAD)

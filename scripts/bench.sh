@@ -2,8 +2,8 @@
 # Benchmark (not a test): time the workbench, cold and incremental, in a
 # fresh clone, and write build/report/bench.md.
 #   deps:        the package step on its own
-#   cold:        make check with an empty build/, an empty compiler cache
-#                and an empty base cache
+#   cold:        make check with an empty build/, an empty compiler cache,
+#                base cache and work area (KWORK)
 #   warm:        make check again in a second fresh clone (CI's usual case)
 #   incremental: edit one .c file in the tree, fold it into its patch,
 #                export, and re-verify only that patch
@@ -13,7 +13,7 @@
 root=/var/tmp/kvm-mapgpa-bench
 rm -rf "$root"
 mkdir -p "$root"
-export CCACHE_DIR=$root/ccache BASE_CACHE=$root/bases COCCI_CACHE=$root/cocci
+export CCACHE_DIR=$root/ccache BASE_CACHE=$root/bases COCCI_CACHE=$root/cocci KWORK=$root/work
 result=$REPORT_DIR/bench.md
 mkdir -p "$REPORT_DIR"
 

@@ -8,14 +8,14 @@
 prefix=${PREFIX:-/usr/local}
 dest=${DESTDIR:-}
 name=linux-7.3
-wt=$BUILD/verify-$name
+wt=$(kwork_tree verify "$name")
 # The output directory of the per-patch build: its selftests are usually
 # built already.
-out=$BUILD/out/$name/kvm-modules
+out=$(kwork_out "$name")/kvm-modules || die "cannot make the output directories of $name"
 
 sh "$TOP/scripts/deps.sh" || exit 1
 sh "$TOP/scripts/base.sh" "$name" || exit 1
-fresh_worktree "$name" "$wt" || die "cannot prepare $wt"
+shared_worktree "$name" "$wt" || die "cannot prepare $wt"
 mkdir -p "$BUILD/state"
 (cd "$wt" && am_series "$TOP/series" > /dev/null) ||
 	die "the series does not apply"
@@ -23,11 +23,11 @@ msg "host: building the KVM selftests of the patched tree"
 sh "$TOP/scripts/kconfig.sh" "$wt" "$out" "$TOP/kernel/config/base.config" \
 	"$TOP/kernel/config/kvm-modules.config" || exit 1
 mkdir -p "$BUILD/logs"
-rm -f "$BUILD/state/selftests-$name.commit"
+rm -f "$out/.workbench-selftests"
 kselftests_build "$wt" "$out" > "$BUILD/logs/host-selftests.log" 2>&1 ||
 	{ tail -n 20 "$BUILD/logs/host-selftests.log"; die "the selftests do not build"; }
 # The tree these selftests are of, as verify.sh records it.
-git -C "$wt" rev-parse HEAD > "$BUILD/state/selftests-$name.commit"
+git -C "$wt" rev-parse HEAD > "$out/.workbench-selftests"
 msg "host: building the runner"
 cmake -S "$TOP/runner" -B "$BUILD/runner" -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null &&
 	cmake --build "$BUILD/runner" -j"$JOBS" > /dev/null || die "the runner does not build"

@@ -52,8 +52,8 @@ which=${INKERNEL_TESTS:-list}
 case $on in series|base) ;; *) die "INKERNEL_ON must be series or base" ;; esac
 case $which in list|all|none) ;; *) die "INKERNEL_TESTS must be list, all or none" ;; esac
 
-wt=$BUILD/kunit-$name
-out=$BUILD/out/$name/inkernel
+wt=$(kwork_tree kunit "$name")
+out=$(kwork_out "$name")/inkernel || die "cannot make the output directories of $name"
 logs=$BUILD/logs/$name/inkernel
 variant=${INKERNEL_VARIANT:-}
 [ -n "$variant" ] && logs=$logs-$variant
@@ -106,7 +106,7 @@ give_up()
 # --- 1. The tree ---------------------------------------------------------
 step "base and worktree"
 sh "$TOP/scripts/base.sh" "$name" || give_up "no base tree"
-fresh_worktree "$name" "$wt" || give_up "cannot prepare $wt"
+shared_worktree "$name" "$wt" || give_up "cannot prepare $wt"
 cd "$wt" || exit 1
 
 t0=$(date +%s)
@@ -184,7 +184,7 @@ check "$scope" "build: bzImage ($what)" "$logs/build.log" \
 kernel=$out/arch/x86/boot/bzImage
 
 stdir=$out/kselftest/kvm
-# verify.sh's last selftests build (build/state/selftests-NAME.commit
+# verify.sh's last selftests build (.workbench-selftests in its output directory
 # names its tree) made the same programs when what they are built from is
 # the same in both trees: tools/, and what "make headers" installs (the
 # uapi headers, the syscall tables it makes unistd headers of, and the
@@ -192,8 +192,8 @@ stdir=$out/kselftest/kvm
 reusable_selftests()
 {
 	local c d vdir
-	vdir=$BUILD/out/$name/kvm-modules/kselftest/kvm
-	c=$(cat "$BUILD/state/selftests-$name.commit" 2> /dev/null) && [ -d "$vdir" ] || return 1
+	vdir=$KWORK/out/$name/kvm-modules/kselftest/kvm
+	c=$(cat "$KWORK/out/$name/kvm-modules/.workbench-selftests" 2> /dev/null) && [ -d "$vdir" ] || return 1
 	for d in tools include/uapi arch/x86/include/uapi arch/x86/entry/syscalls \
 		scripts/headers_install.sh scripts/syscallhdr.sh scripts/syscalltbl.sh \
 		scripts/unifdef.c; do

@@ -16,6 +16,18 @@ export CCACHE_NOHASHDIR=true
 export CCACHE_DEPEND=true
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
 
+# The kernel trees that get built, and their output directories, live
+# outside the clone as well, at fixed paths (kbuild's dependency files and
+# ccache's keys hold them relative to $KWORK): $KWORK/ROLE-NAME, one
+# worktree of the base cache's repository per role (verify, kunit,
+# backport, stable), and $KWORK/out/NAME/CONFIG, as build/ had them.  Git rewrites a file of a worktree only where a
+# checkout changes it, so a fresh clone's first build is incremental from
+# the machine's last run instead of a whole kernel from ccache.  The trees
+# of one base serve one workbench at a time (shared_worktree locks them).
+: "${KWORK:=/var/cache/kvm-mapgpa/work}"
+: "${BASE_CACHE:=/var/cache/kvm-mapgpa/bases}"
+export KWORK BASE_CACHE
+
 # Identity used for every commit the workbench makes, and carried by the
 # patches of the series.  Fixed dates make the commits reproducible.
 PROJECT_NAME="KVM MapGPA ABI project"
@@ -164,7 +176,8 @@ kmake()
 	src=$1 out=$2
 	shift 2
 	# One kernel build at a time on this machine, whoever runs it.
-	flock /tmp/kbuild.lock \
+	# The trees are under $KWORK (kwork_tree), not in the clone.
+	CCACHE_BASEDIR=$KWORK flock /tmp/kbuild.lock \
 	make ${KMAKE_QUIET--s} -C "$src" O="$out" ARCH=$KMAKE_ARCH CC="$(kcc)" HOSTCC="$(kcc)" \
 		KBUILD_BUILD_TIMESTAMP=2026-01-01 KBUILD_BUILD_USER=workbench \
 		KBUILD_BUILD_HOST=workbench -j"$JOBS" "$@"
@@ -383,8 +396,82 @@ tree_branch()
 fresh_worktree()
 {
 	ensure_worktree "$1" "$2" || return 1
-	git -C "$2" am --abort > /dev/null 2>&1
-	git -C "$2" reset -q --hard && git -C "$2" clean -q -fdx
+	clean_worktree "$2"
+}
+
+clean_worktree()
+{
+	git -C "$1" am --abort > /dev/null 2>&1
+	git -C "$1" reset -q --hard && git -C "$1" clean -q -fdx
+}
+
+# The machine-wide worktree of a role and its base, and the output
+# directories of a base's builds (see KWORK).  The clone's build/out is a
+# link to the latter, for people and for the runner's tests; the builds
+# use the real path.  kwork_tree ROLE NAME, kwork_out NAME
+kwork_tree()
+{
+	echo "$KWORK/$1-$2"
+}
+
+kwork_out()
+{
+	mkdir -p "$KWORK/out/$1" "$BUILD" || return 1
+	if [ ! -L "$BUILD/out" ]; then
+		# An older clone's own output directories: they are not used.
+		rm -rf "$BUILD/out"
+		ln -s "$KWORK/out" "$BUILD/out"
+	fi
+	echo "$KWORK/out/$1"
+}
+
+# lock_base NAME: this process and its children are the only workbench on
+# the machine that uses the trees and output directories of NAME, until
+# they all exit.  A step run from one that holds the lock (inkernel.sh from
+# backport.sh) goes on under it.
+lock_base()
+{
+	[ "${KWORK_LOCKED:-}" = "$1" ] && return 0
+	[ -z "${KWORK_LOCKED:-}" ] ||
+		{ echo "lock_base: $1 asked for under the lock of $KWORK_LOCKED" >&2; return 1; }
+	mkdir -p "$KWORK" || return 1
+	exec 9> "$KWORK/$1.lock"
+	if ! flock -n 9; then
+		msg "waiting for another workbench on this machine to finish with the $1 trees"
+		flock 9 || return 1
+	fi
+	KWORK_LOCKED=$1
+	export KWORK_LOCKED
+}
+
+# shared_worktree NAME DIR: DIR (from kwork_tree) as a clean, detached
+# worktree of the base cache's repository of NAME, whose tag "base" is
+# this clone's base; under lock_base NAME.  The commits made in it (git am)
+# go to that repository, with their memo (am_series).
+shared_worktree()
+{
+	local repo commit
+	lock_base "$1" || return 1
+	repo=$BASE_CACHE/$1.git
+	commit=$(git --git-dir="$BUILD/src/$1.git" rev-parse -q --verify 'base^{commit}') &&
+		git --git-dir="$repo" cat-file -e "$commit^{commit}" || {
+		echo "shared_worktree: the base of $1 is not in $repo (run base.sh $1)" >&2
+		return 1
+	}
+	git --git-dir="$repo" tag -f base "$commit" > /dev/null || return 1
+	# A directory that is not a worktree of that repository (an
+	# interrupted creation, a moved cache) is made again.
+	if [ -e "$2" ] && [ "$(git -C "$2" rev-parse --path-format=absolute --git-common-dir 2> /dev/null)" != \
+	     "$(cd "$repo" && pwd -P)" ]; then
+		rm -rf "$2"
+	fi
+	if [ ! -d "$2" ]; then
+		msg "checking out the base of $1 into $2 (once per machine)"
+		git --git-dir="$repo" worktree prune
+		mkdir -p "$(dirname "$2")"
+		git --git-dir="$repo" worktree add -q --detach "$2" base || return 1
+	fi
+	clean_worktree "$2"
 }
 
 # Sort the files a series touches (paths relative to the current worktree)

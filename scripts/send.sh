@@ -17,7 +17,7 @@
 series=${SERIES_DIR:-$TOP/series}
 out=$BUILD/send
 sentdir=${SENT_DIR:-$TOP/sent}
-wt=$BUILD/verify-linux-7.3
+wt=$(kwork_tree verify linux-7.3)
 if [ -e "$series/postings" ]; then
 	names=$(series_postings "$series" | sed 's|.*/||' | paste -sd' ')
 	[ -n "$POSTING" ] || die "which posting? POSTING=NAME, one of: $names"

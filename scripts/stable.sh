@@ -12,8 +12,8 @@ name=$1 posting=$2
 [ -n "$name" ] && [ -d "$posting" ] || die "usage: stable.sh NAME POSTINGDIR"
 posting=$(cd "$posting" && pwd)
 [ -n "$(series_patches "$posting")" ] || die "${posting#"$TOP"/} has no patches"
-wt=$BUILD/stable-$name
-out=$BUILD/out/$name/kvm
+wt=$(kwork_tree stable "$name")
+out=$(kwork_out "$name")/kvm || die "cannot make the output directories of $name"
 logs=$BUILD/logs/$name
 scope="stable $name: $(basename "$posting")"
 mkdir -p "$logs" "$BUILD/state"
@@ -24,7 +24,7 @@ if ! sh "$TOP/scripts/base.sh" "$name" > "$logs/base.log" 2>&1; then
 	record "$scope" "base $name" FAIL 0 "$logs/base.log"
 	exit 1
 fi
-fresh_worktree "$name" "$wt" || die "cannot prepare $wt"
+shared_worktree "$name" "$wt" || die "cannot prepare $wt"
 cd "$wt" || exit 1
 sh "$TOP/scripts/kconfig.sh" "$wt" "$out" "$TOP/kernel/config/base.config" \
 	"$TOP/kernel/config/kvm-modules.config" > "$logs/kconfig.log" 2>&1 ||

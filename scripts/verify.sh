@@ -20,8 +20,8 @@
 
 name=${1:-linux-7.3}
 series=${2:-$TOP/series}
-wt=$BUILD/verify-$name
-out=$BUILD/out/$name
+wt=$(kwork_tree verify "$name")
+out=$(kwork_out "$name") || die "cannot make the output directories of $name"
 logs=$BUILD/logs/$name
 baseline=$TOP/kernel/baseline/$name
 cfgdir=$TOP/kernel/config
@@ -30,7 +30,7 @@ mkdir -p "$BUILD/state" "$logs"
 sh "$TOP/scripts/base.sh" "$name" || exit 1
 sparse=$(sh "$TOP/scripts/sparse.sh") || die "no sparse"
 
-fresh_worktree "$name" "$wt" || die "cannot prepare $wt"
+shared_worktree "$name" "$wt" || die "cannot prepare $wt"
 
 # The committed base results belong to one base commit; after a fallback
 # to another package they may not fit.
@@ -163,13 +163,13 @@ while read -r commit patch; do
 	done
 	[ "$i" -eq "$n" ] && need_st=yes
 	if [ $need_st = yes ]; then
-		rm -f "$BUILD/state/selftests-$name.commit"
+		rm -f "$out/kvm-modules/.workbench-selftests"
 		if check "$p" "KVM selftests build, no warnings" "$logs/$i-selftests.log" \
 			clean_run kselftests_build "$wt" "$out/kvm-modules"; then
 			# Which tree the selftests in $out/kvm-modules are of:
 			# inkernel.sh reuses them for the same tools/ and uapi
 			# headers (host.sh, building there too, records its own).
-			echo "$commit" > "$BUILD/state/selftests-$name.commit"
+			echo "$commit" > "$out/kvm-modules/.workbench-selftests"
 		else
 			fail
 		fi

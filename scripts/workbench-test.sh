@@ -14,8 +14,8 @@ notok()	{ echo "not ok: $*"; bad=1; }
 
 # checkpatch_patch: a typed warning outside the allow-list (IF_0, whose
 # type has a digit) fails, a missing patch fails, a clean patch passes.
-wt=$BUILD/verify-linux-7.3
-[ -d "$wt" ] || ensure_worktree linux-7.3 "$wt" || die "no worktree $wt"
+wt=$(kwork_tree verify linux-7.3)
+[ -d "$wt" ] || shared_worktree linux-7.3 "$wt" || die "no worktree $wt"
 cat > "$tmp/if0.patch" <<'EOF'
 From: A U Thor <author@example.org>
 Subject: [PATCH] x: add dead code

@@ -24,7 +24,7 @@ if [ "$mode" = check ]; then
 	msg "stable: series/fixes on linux-7.2"
 	step "stable linux-7.2" "stable.sh" sh "$TOP/scripts/stable.sh" linux-7.2 "$TOP/series/fixes"
 	msg "tooling: the C++ runner (cmake, GoogleTest)"
-	st=$BUILD/out/linux-7.3/kvm-modules/kselftest/kvm
+	st=$KWORK/out/linux-7.3/kvm-modules/kselftest/kvm
 	[ -d "$st" ] && KVM_SELFTESTS_DIR=$st && export KVM_SELFTESTS_DIR
 	check tooling "runner: build and ctest" "$BUILD/logs/runner-check.log" \
 		sh "$TOP/scripts/runner-check.sh"

@@ -92,7 +92,7 @@ headers_check()
 		grep -q "^Signed-off-by: $PROJECT_NAME <$PROJECT_EMAIL>" "$p" ||
 			{ echo "$f: no Signed-off-by: $PROJECT_NAME"; bad=1; }
 		if sed -n '/^diff --git/,$p' "$p" | grep '^+' | grep -v '^+++' |
-		   grep -E 'KVM_CAP_EXIT_HYPERCALL_RET|KVM_EXIT_HYPERCALL_RET_TRANSLATED|KVM_HYPERCALL_RET_ERRNO'; then
+		   grep -E 'KVM_CAP_EXIT_HYPERCALL_RET|KVM_EXIT_HYPERCALL_RET_TRANSLATED|KVM_(X86_)?HYPERCALL_RET_ERRNO'; then
 			echo "$f: adds the capability or flags bit that the backport leaves out"
 			bad=1
 		fi

@@ -7,7 +7,8 @@
 #
 # A posting that was sent before (sent/NAME/vN, see send.sh) is written as
 # version N+1: "[PATCH vN+1 ...]", and its cover letter ends with a git
-# range-diff against the sent version.
+# range-diff against the sent version.  A posting whose cover letter was
+# "[RFC PATCH 0/N]" when tree.sh read it stays an RFC.
 #
 # usage: export.sh [TREEDIR SERIESDIR]
 . "$(dirname "$0")/lib.sh"
@@ -101,8 +102,10 @@ sent_commits()
 # patches before it (maintainer-kvm-x86.rst asks for them).
 fmt()	# fmt OUTDIR FROM TO [OPTION...]
 {
-	local out=$1 from=$2 to=$3
+	local out=$1 from=$2 to=$3 rfc=
 	shift 3
+	# An RFC posting (tree.sh read it from its cover letter).
+	[ "$(git config --bool "branch.$to.workbench-rfc")" = true ] && rfc=--rfc
 	# The cover letter carries the author date of the posting's last
 	# commit, not the time of the export, so that exporting twice gives
 	# the same bytes.  TO is a branch name, whose description git
@@ -110,7 +113,7 @@ fmt()	# fmt OUTDIR FROM TO [OPTION...]
 	GIT_COMMITTER_DATE=$(git log -1 --format=%aD "$to") \
 	HOME=$BUILD/state/empty-home XDG_CONFIG_HOME=$BUILD/state/empty-home GIT_CONFIG_NOSYSTEM=1 \
 		pgit -c core.abbrev=12 format-patch -q --cover-letter --cover-from-description=subject \
-		--no-signature --zero-commit --base=base -o "$out" "$@" "$from..$to" ||
+		--no-signature --zero-commit --base=base -o "$out" $rfc "$@" "$from..$to" ||
 		die "git format-patch of $from..$to failed"
 }
 if [ -z "$postings" ]; then

@@ -20,14 +20,16 @@
 #                                    "fixes": series/fixes with testing/base-7.3): its
 #                                    own logs (inkernel-WORD), report scope and section;
 #                                    the worktree and output directory are shared, so
-#                                    the next run rebuilds only what differs
+#                                    the next run rebuilds only what differs (from ccache,
+#                                    which holds both: cheaper than a second directory,
+#                                    which a cold run would build from nothing)
 #        INKERNEL_CONFIG="FRAG..."   the fragments instead of kernel/config/base.config
 #                                    and inkernel.config (testing's *.config follow)
 #        INKERNEL_REPEAT=N           boot the image N times (scripts/soak.sh): each
 #                                    run's files in build/logs/NAME/inkernel/repeat-WHICH/run-K,
 #                                    the runs' verdicts in repeat-WHICH/summary.tsv
 #
-# Steps, in build/kunit-NAME (a worktree of build/src/NAME.git):
+# Steps, in KWORK/kunit-NAME (a worktree of the base cache, see lib.sh):
 #   1. reset to the base, apply series/ (am_series), then testing/*.patch;
 #   2. tinyconfig + base.config + inkernel.config + testing/*.config, bzImage;
 #   3. the KVM selftests of the same tree, and an initramfs with them, their

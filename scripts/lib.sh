@@ -143,7 +143,8 @@ clean_run()
 {
 	local tmp rc
 	mkdir -p "$BUILD/state"
-	tmp=$BUILD/state/clean_run.$$
+	# Not $$: checks that run side by side share it (verify.sh's lanes).
+	tmp=$(mktemp "$BUILD/state/clean_run.XXXXXX") || return 1
 	"$@" > "$tmp" 2>&1
 	rc=$?
 	cat "$tmp"
@@ -172,15 +173,36 @@ kcc()
 # kmake SRCDIR OUTDIR ARGS...: a kernel make with the project's settings.
 kmake()
 {
-	local src out
+	local src out lock
 	src=$1 out=$2
 	shift 2
-	# One kernel build at a time on this machine, whoever runs it.
+	# One kernel build at a time on this machine, whoever runs it
+	# (unless the caller holds the lock for several, see build_lock).
+	lock="flock /tmp/kbuild.lock"
+	[ -n "${KBUILD_LOCK_HELD:-}" ] && lock=
 	# The trees are under $KWORK (kwork_tree), not in the clone.
-	CCACHE_BASEDIR=$KWORK flock /tmp/kbuild.lock \
+	CCACHE_BASEDIR=$KWORK $lock \
 	make ${KMAKE_QUIET--s} -C "$src" O="$out" ARCH=$KMAKE_ARCH CC="$(kcc)" HOSTCC="$(kcc)" \
 		KBUILD_BUILD_TIMESTAMP=2026-01-01 KBUILD_BUILD_USER=workbench \
 		KBUILD_BUILD_HOST=workbench -j"$JOBS" "$@"
+}
+
+# build_lock: take the machine's build lock for the kernel builds that
+# follow until build_unlock, e.g. to run several makes side by side (each
+# with -j$JOBS: they share the CPUs); kmake does not take it again
+# meanwhile.
+build_lock()
+{
+	exec 8> /tmp/kbuild.lock
+	flock 8
+	KBUILD_LOCK_HELD=1
+}
+
+build_unlock()
+{
+	KBUILD_LOCK_HELD=
+	flock -u 8
+	exec 8>&-
 }
 
 # kselftests_build SRCDIR OUTDIR: the uapi headers and the KVM selftests of

@@ -1,7 +1,9 @@
 #!/bin/sh
-# Test of the workbench itself: series/ -> tree -> export -> tree -> export
-# must give a byte-identical series/.  Works in its own worktree
-# (build/roundtrip), so the developer's build/tree is not touched.
+# Test of the workbench itself: series/ -> tree -> export must give
+# series/ as committed, byte for byte.  (A second round, tree -> export
+# again, would test nothing more: its input would be the same series/.)
+# Works in its own worktree (build/roundtrip), so the developer's
+# build/tree is not touched.
 . "$(dirname "$0")/lib.sh"
 
 wt=$BUILD/roundtrip
@@ -15,9 +17,6 @@ mkdir -p "$tmp"
 [ ! -d "$wt" ] || fresh_worktree linux-7.3 "$wt" || die "cannot reset ${wt#"$TOP"/}"
 FORCE=1 sh "$TOP/scripts/tree.sh" linux-7.3 "$TOP/series" "$wt" || exit 1
 sh "$TOP/scripts/export.sh" "$wt" "$tmp/1" || exit 1
-FORCE=1 sh "$TOP/scripts/tree.sh" linux-7.3 "$tmp/1" "$wt" || exit 1
-sh "$TOP/scripts/export.sh" "$wt" "$tmp/2" || exit 1
-diff -r "$tmp/1" "$tmp/2" || { echo "FAIL: export twice differs"; exit 1; }
 # series/ as committed must already be what export writes, file for file
 # (each posting's directory, and the list of postings).
 diff -r "$tmp/1" "$TOP/series" > "$tmp/diff" 2>&1 ||

@@ -59,6 +59,7 @@ for b in $(git for-each-ref --format='%(refname:short)' "refs/heads/$branch.*");
 	git config --remove-section "branch.$b" 2> /dev/null
 done
 git config --unset "branch.$branch.postings"
+git config --unset "branch.$branch.workbench-rfc"
 postings=$(series_postings "$series") || die "cannot read ${series#"$TOP"/}/postings"
 last=$(echo "$postings" | tail -n 1)
 names=
@@ -77,6 +78,10 @@ for d in $postings; do
 		sh "$TOP/scripts/cover.sh" get "$cover" > "$state/description" ||
 			die "cannot read the cover letter $cover"
 		git config "branch.$b.description" "$(cat "$state/description")"
+		# An RFC posting ("[RFC PATCH 0/N]") stays one: export.sh
+		# gives its patches the same prefix.
+		sed -n '/^$/q; /^Subject: \[RFC PATCH[] ]/p' "$cover" | grep -q . &&
+			git config "branch.$b.workbench-rfc" true
 	fi
 done
 [ -z "$names" ] || git config "branch.$branch.postings" "${names# }"

@@ -91,8 +91,26 @@ checkpatch_check()	# checkpatch_check PATCHFILE
 		{ echo "FAIL: no Signed-off-by: $PROJECT_NAME <$PROJECT_EMAIL>"; return 1; }
 }
 
+# compiled_in OUTDIR FILE...: false when every file is a .c file of
+# arch/x86/kvm/ whose object the configuration of OUTDIR, built before
+# in this run, does not have: that kernel does not depend on them.
+compiled_in()
+{
+	local o f
+	o=$1
+	shift
+	for f in "$@"; do
+		case $f in
+		arch/x86/kvm/*.c) [ -e "$o/${f%.c}.o" ] && return 0 ;;
+		*) return 0 ;;
+		esac
+	done
+	return 1
+}
+
 i=0
 built=
+built_nocc=
 while read -r commit patch; do
 	i=$((i + 1))
 	[ -n "$PATCH" ] && [ "$PATCH" != "$i" ] && continue
@@ -105,27 +123,6 @@ while read -r commit patch; do
 	files=$(git diff --no-renames --name-only "$commit~1" "$commit")
 	msg "patch $i/$n: $p"
 
-	# A patch that changes only tools/testing/ and Documentation/ leaves
-	# the kernel as the previous patch (or the base) had it: that kernel
-	# was built and checked with that patch, so it is not built again.
-	# (Other parts of tools/, objtool's sources, take part in the build.)
-	# shellcheck disable=SC2086
-	if ! kernel_untouched $files; then
-		built=$i
-		check "$p" "build: KVM modules (TDX, SEV, WERROR) through modpost" "$logs/$i-build-modules.log" \
-			clean_run kmake "$wt" "$out/kvm-modules" vmlinux modules || fail
-		# Through modpost too: a function declared for all configs but
-		# defined only with TDX or SEV compiles, and fails only at modpost.
-		check "$p" "build: KVM without TDX and SEV, through modpost" "$logs/$i-build-nocc.log" \
-			clean_run kmake "$wt" "$out/kvm-nocc" vmlinux modules || fail
-	else
-		prev="the base's"
-		[ -n "$built" ] && prev="patch $built's"
-		record "$p" "build: both kernel configurations" skip 0 "" \
-			"not built: only tools/testing/ and Documentation/ change, the kernel is $prev"
-		msg "$p: only tools/testing/ and Documentation/: no kernel build (the kernel is $prev)"
-	fi
-
 	# W=1: the touched KVM .c files; all of KVM when a kernel header or
 	# a file of virt/kvm (built from arch/x86/kvm) changes.  Headers
 	# under tools/ are the selftests', which are checked below.
@@ -137,13 +134,6 @@ while read -r commit patch; do
 		*.h|virt/kvm/*) objs=" arch/x86/kvm/"; break ;;
 		esac
 	done
-	if [ -n "$objs" ]; then
-		# shellcheck disable=SC2086
-		check "$p" "W=1 on$objs" "$logs/$i-w1.log" clean_run kmake "$wt" "$out/kvm-w1" W=1 $objs || fail
-	fi
-
-	check "$p" "checkpatch --strict" "$logs/$i-checkpatch.log" checkpatch_check "$patch" || fail
-
 	cobjs=
 	for f in $files; do
 		case $f in
@@ -152,10 +142,65 @@ while read -r commit patch; do
 		*.c) [ -e "$f" ] && cobjs="$cobjs ${f%.c}.o" ;;
 		esac
 	done
-	if [ -n "$cobjs" ]; then
-		# shellcheck disable=SC2086
-		check "$p" "sparse on$cobjs" "$logs/$i-sparse.log" sparse_check $cobjs || fail
+
+	# A patch that changes only tools/testing/ and Documentation/ leaves
+	# the kernel as the previous patch (or the base) had it: that kernel
+	# was built and checked with that patch, so it is not built again.
+	# (Other parts of tools/, objtool's sources, take part in the build.)
+	#
+	# The kernel checks of a patch run side by side, in three lanes under
+	# one hold of the machine's build lock: when a patch changes a few
+	# files, each make spends most of its time reading makefiles and
+	# walking the tree on one CPU.  Lane 1: the configuration with TDX
+	# and SEV, then sparse in its output directory; lane 2: the one
+	# without them; lane 3: W=1, in a directory of its own.
+	# shellcheck disable=SC2086
+	if ! kernel_untouched $files; then
+		built=$i
+		build_lock
+		(
+			r=0
+			check "$p" "build: KVM modules (TDX, SEV, WERROR) through modpost" "$logs/$i-build-modules.log" \
+				clean_run kmake "$wt" "$out/kvm-modules" vmlinux modules || r=1
+			if [ -n "$cobjs" ]; then
+				check "$p" "sparse on$cobjs" "$logs/$i-sparse.log" sparse_check $cobjs || r=1
+			fi
+			exit $r
+		) &
+		lane1=$!
+		# Through modpost too: a function declared for all configs but
+		# defined only with TDX or SEV compiles, and fails only at modpost.
+		# A patch that changes only KVM .c files which that
+		# configuration does not compile (svm/sev.c, vmx/tdx.c) leaves
+		# its kernel as it was: not built again.
+		lane2=
+		if [ -n "$built_nocc" ] && ! compiled_in "$out/kvm-nocc" $files; then
+			record "$p" "build: KVM without TDX and SEV" skip 0 "" \
+				"not built: $(echo $files) not compiled without TDX and SEV, the kernel is patch $built_nocc's"
+		else
+			built_nocc=$i
+			check "$p" "build: KVM without TDX and SEV, through modpost" "$logs/$i-build-nocc.log" \
+				clean_run kmake "$wt" "$out/kvm-nocc" vmlinux modules &
+			lane2=$!
+		fi
+		lane3=
+		if [ -n "$objs" ]; then
+			check "$p" "W=1 on$objs" "$logs/$i-w1.log" clean_run kmake "$wt" "$out/kvm-w1" W=1 $objs &
+			lane3=$!
+		fi
+		for l in $lane1 $lane2 $lane3; do
+			wait "$l" || fail
+		done
+		build_unlock
+	else
+		prev="the base's"
+		[ -n "$built" ] && prev="patch $built's"
+		record "$p" "build: both kernel configurations" skip 0 "" \
+			"not built: only tools/testing/ and Documentation/ change, the kernel is $prev"
+		msg "$p: only tools/testing/ and Documentation/: no kernel build (the kernel is $prev)"
 	fi
+
+	check "$p" "checkpatch --strict" "$logs/$i-checkpatch.log" checkpatch_check "$patch" || fail
 
 	need_st=no
 	for f in $files; do

@@ -2,7 +2,8 @@
 # Configure an output directory: tinyconfig, then the fragments, then
 # olddefconfig; fail if any option a fragment asks for did not stick
 # (olddefconfig silently drops what it cannot satisfy).  Does nothing when
-# the directory is already configured from the same fragments.
+# the directory is already configured from the same fragments, and
+# restores the earlier result when it was configured from them before.
 #
 # usage: kconfig.sh SRCDIR OUTDIR FRAGMENT...
 . "$(dirname "$0")/lib.sh"
@@ -13,6 +14,15 @@ shift 2
 
 want=$(cat "$@" | sha256sum | cut -d' ' -f1)
 if [ -r "$out/.config" ] && [ "$(cat "$out/.workbench-config" 2>/dev/null)" = "$want" ]; then
+	exit 0
+fi
+# A directory that two sets of fragments take turns in (inkernel.sh's
+# variants) keeps the result of each: switching back is a copy, and no
+# copy at all when both give the same .config.
+saved=$out/.workbench-config.$want
+if [ -r "$saved" ] && [ -r "$out/.config" ]; then
+	cmp -s "$saved" "$out/.config" || cp "$saved" "$out/.config" || die "cannot restore $saved"
+	echo "$want" > "$out/.workbench-config"
 	exit 0
 fi
 mkdir -p "$out"
@@ -39,4 +49,5 @@ for f in "$@"; do
 	done < "$f"
 done
 [ -z "$bad" ] || die "options that did not stick in $out/.config:$bad"
+cp "$out/.config" "$saved"
 echo "$want" > "$out/.workbench-config"

@@ -20,10 +20,11 @@ export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
 # outside the clone as well, at fixed paths (kbuild's dependency files and
 # ccache's keys hold them relative to $KWORK): $KWORK/ROLE-NAME, one
 # worktree of the base cache's repository per role (verify, kunit,
-# backport, stable), and $KWORK/out/NAME/CONFIG, as build/ had them.  Git rewrites a file of a worktree only where a
-# checkout changes it, so a fresh clone's first build is incremental from
-# the machine's last run instead of a whole kernel from ccache.  The trees
-# of one base serve one workbench at a time (shared_worktree locks them).
+# backport, stable), and $KWORK/out/NAME/CONFIG, as build/ had them.  Git
+# rewrites a file of a worktree only where a checkout changes it, so a
+# fresh clone's first build is incremental from the machine's last run
+# instead of a whole kernel from ccache.  The trees of one base serve one
+# workbench at a time (shared_worktree locks them).
 : "${KWORK:=/var/cache/kvm-mapgpa/work}"
 : "${BASE_CACHE:=/var/cache/kvm-mapgpa/bases}"
 export KWORK BASE_CACHE

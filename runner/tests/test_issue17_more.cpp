@@ -115,5 +115,62 @@ TEST(Issue17More, R1_HashAfterADirectiveDoesNotMakeKunitParserReadASkip) {
                        "TOTAL\t3\t3\t0\t1\t0\n");
 }
 
+
+// ---- R2. the output cap must not switch the plan check off ------------------
+
+TEST(Issue17More, R2_OutputCapDoesNotSwitchOffThePlanCheck) {
+    TempDir d;
+    // 3 MiB of 32-byte lines (98304 of them), through a 1 MiB cap: the middle is dropped.
+    const std::string flood = "yes 'debug output line 0123456789abc' | head -n 98304\n";
+    auto tap = [&](const std::string& middle, const std::string& tail) {
+        return "#!/bin/sh\nprintf 'TAP version 13\\n1..3\\nok 1 a\\n'\n" + flood + "printf '" + middle + "'\n" + flood +
+               "printf '" + tail + "'\nexit 0\n";
+    };
+    // Its results are all there, one in the dropped middle: PASS.
+    write_file(d / "whole_test", tap("ok 2 b\\n", "ok 3 c\\n"), 0755);
+    // One result is missing, where the cap drops output: the plan says 3.
+    write_file(d / "short_test", tap("", "ok 3 c\\n"), 0755);
+    // The failure is in the dropped middle.
+    write_file(d / "hidden_fail_test", tap("not ok 2 b\\n", "ok 3 c\\n"), 0755);
+    // Its stderr floods, its stdout is short of its plan.
+    write_file(d / "stderr_flood_test",
+               "#!/bin/sh\nprintf 'TAP version 13\\n1..3\\nok 1 a\\nok 2 b\\n'\n" + flood.substr(0, flood.size() - 1) +
+                   " >&2\nexit 0\n",
+               0755);
+    // TAP without a version line, plan at the end, a failure in the middle.
+    write_file(d / "trailing_plan_test",
+               "#!/bin/sh\nprintf 'ok 1 a\\n'\n" + flood + "printf 'not ok 2 b\\n'\n" + flood +
+                   "printf 'ok 3 c\\n1..3\\n'\nexit 0\n",
+               0755);
+    auto r = run_cli({"run", d.path().string(), "whole_test", "short_test", "hidden_fail_test", "stderr_flood_test",
+                      "trailing_plan_test", "--output-cap", "1", "--progress", "never", "--json",
+                      (d / "r.json").string(), "--ktap", (d / "k.ktap").string()},
+                     120s);
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    json j = json::parse(read_file(d / "r.json"));
+    std::map<std::string, json> t;
+    for (const auto& x : j["tests"]) t[x["name"]] = x;
+    for (const auto& [name, x] : t) EXPECT_EQ(x["truncated"], true) << name;
+    EXPECT_EQ(t["whole_test"]["status"], "PASS") << t["whole_test"]["reason"];
+    EXPECT_EQ(t["short_test"]["status"], "FAIL");
+    EXPECT_NE(t["short_test"]["reason"].get<std::string>().find("TAP plan 1..3 but 2 results in its whole output"),
+              std::string::npos)
+        << t["short_test"]["reason"];
+    EXPECT_EQ(t["hidden_fail_test"]["status"], "FAIL");
+    EXPECT_NE(t["hidden_fail_test"]["reason"].get<std::string>().find(
+                  "TAP reports 1 failed result in the part of its output that --output-cap dropped from the "
+                  "capture: not ok 2 b"),
+              std::string::npos)
+        << t["hidden_fail_test"]["reason"];
+    EXPECT_EQ(t["stderr_flood_test"]["status"], "FAIL");
+    EXPECT_NE(t["stderr_flood_test"]["reason"].get<std::string>().find("TAP plan 1..3 but only 2 results"),
+              std::string::npos)
+        << t["stderr_flood_test"]["reason"];
+    EXPECT_EQ(t["trailing_plan_test"]["status"], "FAIL");
+    EXPECT_NE(t["trailing_plan_test"]["reason"].get<std::string>().find("not ok 2 b"), std::string::npos)
+        << t["trailing_plan_test"]["reason"];
+    testing::keep_ktap("Issue17More.R2_output_cap", read_file(d / "k.ktap"));
+}
+
 }  // namespace
 }  // namespace kvmsr

@@ -88,13 +88,25 @@ TEST(Classify, TapNeverTurnsFailureIntoPass) {
     EXPECT_EQ(o.status, Status::Fail);
 }
 
-TEST(Classify, TruncatedOutputDoesNotFailOnPlan) {
+// The capture lost "ok 2 b"; the stream counter saw it: the plan holds.
+TEST(Classify, TruncatedOutputChecksThePlanOverTheWholeStream) {
     auto r = exited(0, "TAP version 13\n1..3\nok 1 a\n[kvm-selftest-runner: output truncated]\nok 3 c\n");
-    r.truncated = true;
+    r.truncated = r.out_truncated = true;
+    const std::string whole = "TAP version 13\n1..3\nok 1 a\nok 2 b\nok 3 c\n";
+    r.out_tap.feed(whole.data(), whole.size());
     auto o = classify(test_named("t"), r);
-    EXPECT_EQ(o.status, Status::Pass);
+    EXPECT_EQ(o.status, Status::Pass) << o.reason;
     ASSERT_FALSE(o.notes.empty());
     EXPECT_NE(o.notes[0].find("truncated"), std::string::npos);
+
+    // It printed only two: the plan check still applies.
+    auto r2 = r;
+    r2.out_tap = TapStreamCounter{};
+    const std::string two = "TAP version 13\n1..3\nok 1 a\nok 3 c\n";
+    r2.out_tap.feed(two.data(), two.size());
+    auto o2 = classify(test_named("t"), r2);
+    EXPECT_EQ(o2.status, Status::Fail);
+    EXPECT_NE(o2.reason.find("TAP plan 1..3 but 2 results in its whole output"), std::string::npos) << o2.reason;
 }
 
 TEST(Classify, SkipsInsideAPassingRunStayPass) {

@@ -322,6 +322,21 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
         o.reason = "the test's exit status could not be collected";
     }
 
+    // A runner that could not confirm that everything of the test ended
+    // (its supervisor died before saying so, or something outside the test
+    // held its output after all of the test was killed) reports no pass,
+    // skip or expected failure: something of the test may still run.
+    if (pr.started && !is_failure(o.status) && (!pr.supervisor_error.empty() || pr.pipes_abandoned)) {
+        const std::string why = !pr.supervisor_error.empty()
+                                    ? pr.supervisor_error
+                                    : std::string("its output stayed open after all its processes were killed, "
+                                                  "held by a process the runner does not know");
+        o.reason = fmt::format("exit code {} ({}), but the runner could not confirm that every process of the test "
+                               "ended: {}",
+                               pr.exit_code, status_name(o.status), why);
+        o.status = Status::Error;
+    }
+
     if (pr.truncated)
         o.notes.push_back(fmt::format("output truncated: stdout {} bytes, stderr {} bytes written; "
                                       "the beginning and the end were kept",
@@ -335,7 +350,8 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
         o.notes.push_back("the test's output stayed open after all its processes were killed "
                           "(held by a process outside the test); stopped reading");
     if (!pr.isolation_note.empty()) o.notes.push_back(pr.isolation_note);
-    if (!pr.supervisor_error.empty() && o.reason != pr.supervisor_error) o.notes.push_back(pr.supervisor_error);
+    if (!pr.supervisor_error.empty() && o.reason.find(pr.supervisor_error) == std::string::npos)
+        o.notes.push_back(pr.supervisor_error);
     if (k.malformed_lines > 0)
         o.notes.push_back(fmt::format("{} malformed TAP line{}", k.malformed_lines, k.malformed_lines == 1 ? "" : "s"));
     if (k.unterminated_groups > 0)

@@ -172,5 +172,40 @@ TEST(Issue17More, R2_OutputCapDoesNotSwitchOffThePlanCheck) {
     testing::keep_ktap("Issue17More.R2_output_cap", read_file(d / "k.ktap"));
 }
 
+
+// ---- R3. an unconfirmed end is no PASS ------------------------------------
+
+TEST(Issue17More, R3_SupervisorLostAfterExitZeroIsAnErrorInEveryReport) {
+    TempDir d;
+    // It exits 0 at once; a child it leaves kills its supervisor (its
+    // parent) while the supervisor waits for the rest of the test to end:
+    // nobody can confirm any more that everything of the test ended.
+    write_file(d / "killsup_test",
+               "#!/bin/sh\nsup=$PPID\n(sleep 0.3; kill -KILL $sup; sleep 30) &\necho $! > pids\nexit 0\n", 0755);
+    auto r = run_cli({"run", d.path().string(), "killsup_test", "--progress", "never", "--junit",
+                      (d / "j.xml").string(), "--ktap", (d / "k.ktap").string(), "--json", (d / "r.json").string()},
+                     60s);
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    const std::string why = "could not confirm that every process of the test ended: the test's supervisor was "
+                            "killed by signal 9";
+    EXPECT_NE(r.out.find("killsup_test [ERROR]: exit code 0 (PASS), but the runner " + why), std::string::npos)
+        << r.out;
+    json j = json::parse(read_file(d / "r.json"));
+    EXPECT_EQ(j["tests"][0]["status"], "ERROR");
+    EXPECT_EQ(j["success"], false);
+    EXPECT_NE(j["tests"][0]["reason"].get<std::string>().find(why), std::string::npos) << j["tests"][0]["reason"];
+    const std::string xml = read_file(d / "j.xml");
+    EXPECT_NE(xml.find("<error message=\"exit code 0 (PASS), but the runner " + why), std::string::npos) << xml;
+    bool valid = false;
+    const std::string lint = testing::validate_junit(d / "j.xml", valid);
+    EXPECT_TRUE(valid) << lint;
+    const std::string ktap = read_file(d / "k.ktap");
+    EXPECT_NE(ktap.find("not ok 1 killsup_test # ERROR exit code 0 (PASS), but the runner " + why), std::string::npos)
+        << ktap;
+    testing::keep_ktap("Issue17More.R3_supervisor_lost", ktap, "killsup_test\t0\t1\t0\t0\t0\nTOTAL\t0\t1\t0\t0\t0\n");
+    // And its child did not outlive the runner.
+    EXPECT_TRUE(testing::all_gone(testing::read_pids(d / "pids"), 5s));
+}
+
 }  // namespace
 }  // namespace kvmsr

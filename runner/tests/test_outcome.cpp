@@ -150,6 +150,30 @@ TEST(Classify, LeftoverProcessesFailAPass) {
     EXPECT_NE(o.reason.find("2 processes"), std::string::npos);
 }
 
+// The runner could not confirm that the test's processes all ended: no
+// PASS, SKIP or XFAIL, but ERROR with the reason; a failure stays one.
+TEST(Classify, UnconfirmedEndIsAnErrorNotAPass) {
+    for (int code : {0, 4, 2}) {
+        auto r = exited(code);
+        r.supervisor_error = "the test's supervisor was killed by signal 9";
+        auto o = classify(test_named("t"), r);
+        EXPECT_EQ(o.status, Status::Error) << code;
+        EXPECT_NE(o.reason.find("could not confirm that every process of the test ended: the test's supervisor was "
+                                "killed by signal 9"),
+                  std::string::npos)
+            << o.reason;
+    }
+    auto held = exited(0);
+    held.pipes_abandoned = true;
+    EXPECT_EQ(classify(test_named("t"), held).status, Status::Error);
+    auto failed = exited(1);
+    failed.supervisor_error = "the test's supervisor was killed by signal 9";
+    auto f = classify(test_named("t"), failed);
+    EXPECT_EQ(f.status, Status::Fail);
+    ASSERT_FALSE(f.notes.empty());
+    EXPECT_EQ(f.notes.back(), "the test's supervisor was killed by signal 9");
+}
+
 TEST(Classify, SpawnFailureIsError) {
     ProcessResult r;
     r.spawn_errno = EACCES;

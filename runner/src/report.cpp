@@ -191,7 +191,10 @@ std::string summary_line(const Summary& s, double seconds) {
     return fmt::format("Summary: {} test{}: {} passed, {}{} skipped, {} failed ({} fail, {} timeout, {} crash, {} error) "
                        "in {:.1f} s",
                        s.total, s.total == 1 ? "" : "s", s.pass, s.xfail ? fmt::format("{} xfail, ", s.xfail) : "",
-                       s.skip, s.failures(), s.fail, s.timeout, s.crash, s.error, seconds);
+                       s.skip, s.failures(), s.fail, s.timeout, s.crash, s.error, seconds) +
+           (s.all_skipped() ? fmt::format("; all {} test{} skipped: nothing was tested", s.total,
+                                          s.total == 1 ? "" : "s")
+                            : std::string());
 }
 
 std::string failed_line(const std::vector<Outcome>& outcomes) {
@@ -393,6 +396,7 @@ nlohmann::json to_json(const RunReport& r) {
                     {"fail", s.fail},       {"timeout", s.timeout}, {"crash", s.crash},
                     {"error", s.error},     {"failures", s.failures()}};
     j["success"] = s.failures() == 0;
+    j["all_skipped"] = s.all_skipped();
     nlohmann::json tests = nlohmann::json::array();
     for (const auto& o : r.outcomes) {
         nlohmann::json t;

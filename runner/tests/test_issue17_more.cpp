@@ -207,5 +207,58 @@ TEST(Issue17More, R3_SupervisorLostAfterExitZeroIsAnErrorInEveryReport) {
     EXPECT_TRUE(testing::all_gone(testing::read_pids(d / "pids"), 5s));
 }
 
+
+// ---- R5. probe's exit codes ---------------------------------------------------
+
+TEST(Issue17More, R5_ProbeExitStatusSaysWhetherTheTestsCanRun) {
+    // The default stays 0 whenever the report was produced (README, and
+    // scripts that run "probe" under set -e).
+    auto plain = run_cli({"probe", "--device", "/dev/kvm-missing"});
+    EXPECT_EQ(plain.exit_code, 0) << plain.err;
+    // --exit-status: kselftest's codes; here neither test can run: 4.
+    auto skip = run_cli({"probe", "--device", "/dev/kvm-missing", "--exit-status"});
+    EXPECT_EQ(skip.exit_code, 4) << skip.err;
+    EXPECT_NE(skip.out.find("cannot run: no /dev/kvm-missing"), std::string::npos) << skip.out;
+    auto skip_json = run_cli({"probe", "--device", "/dev/kvm-missing", "--exit-status", "--json"});
+    EXPECT_EQ(skip_json.exit_code, 4);
+    EXPECT_TRUE(json::accept(skip_json.out)) << skip_json.out;
+    // A report that cannot be written: probe failed, 1, with or without.
+    for (const char* extra : {"", " --exit-status"}) {
+        auto full = testing::run_program(
+            "/bin/sh", {"-c", std::string(testing::kBinary) + " probe --device /dev/kvm-missing" + extra + " >/dev/full"});
+        EXPECT_EQ(full.exit_code, 1) << extra << full.err;
+        EXPECT_NE(full.err.find("cannot write the report"), std::string::npos) << full.err;
+    }
+}
+
+// ---- R6. a run of nothing but skips ---------------------------------------------
+
+TEST(Issue17More, R6_AllSkippedSaysSoAndCanBeRefused) {
+    TempDir d;
+    write_file(d / "a_test", "#!/bin/sh\necho '1..0 # SKIP no TDX here'\nexit 4\n", 0755);
+    write_file(d / "b_test", "#!/bin/sh\nexit 4\n", 0755);
+    write_file(d / "c_test", "#!/bin/sh\nexit 0\n", 0755);
+    // kselftest: a skip is no failure, so all skipped is exit 0, said plainly.
+    auto r = run_cli({"run", d.path().string(), "a_test", "b_test", "--progress", "never", "--json",
+                      (d / "r.json").string()});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("0 failed (0 fail, 0 timeout, 0 crash, 0 error) in "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(" s; all 2 tests skipped: nothing was tested\n"), std::string::npos) << r.out;
+    EXPECT_EQ(json::parse(read_file(d / "r.json"))["all_skipped"], true);
+    auto q = run_cli({"run", d.path().string(), "a_test", "b_test", "-q"});
+    EXPECT_NE(q.out.find("all 2 tests skipped: nothing was tested"), std::string::npos) << q.out;
+    // A CI that must have tested something refuses it.
+    auto refused = run_cli({"run", d.path().string(), "a_test", "b_test", "--fail-on-all-skipped", "-q"});
+    EXPECT_EQ(refused.exit_code, 4) << refused.out << refused.err;
+    EXPECT_NE(refused.err.find("every test skipped and --fail-on-all-skipped was given"), std::string::npos)
+        << refused.err;
+    // One test that ran is enough; the summary says nothing of the kind.
+    auto some = run_cli({"run", d.path().string(), "a_test", "c_test", "--fail-on-all-skipped", "-q", "--json",
+                         (d / "r2.json").string()});
+    EXPECT_EQ(some.exit_code, 0) << some.out << some.err;
+    EXPECT_EQ(some.out.find("nothing was tested"), std::string::npos) << some.out;
+    EXPECT_EQ(json::parse(read_file(d / "r2.json"))["all_skipped"], false);
+}
+
 }  // namespace
 }  // namespace kvmsr

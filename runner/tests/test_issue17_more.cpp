@@ -260,5 +260,24 @@ TEST(Issue17More, R6_AllSkippedSaysSoAndCanBeRefused) {
     EXPECT_EQ(json::parse(read_file(d / "r2.json"))["all_skipped"], false);
 }
 
+
+// ---- R8. what a host team tried ---------------------------------------------
+
+// A test-case file saved by an editor that writes a byte order mark and
+// CRLF line ends: the test is found and gets its arguments.
+TEST(Issue17More, R8_TestCaseFileWithByteOrderMarkAndCrlf) {
+    TempDir d;
+    write_file(d / "args_test", "#!/bin/sh\necho \"args: $*\"\nexit 0\n", 0755);
+    write_file(d / "bom.test", "\xEF\xBB\xBFtimeout=5\r\nargs_test a 'b c'\r\n");
+    auto r = run_cli({"run", d.path().string(), "--testcases", (d / "bom.test").string(), "--progress", "never",
+                      "--json", (d / "r.json").string()});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    json j = json::parse(read_file(d / "r.json"));
+    ASSERT_EQ(j["tests"].size(), 1u);
+    EXPECT_EQ(j["tests"][0]["status"], "PASS") << j["tests"][0]["reason"];
+    EXPECT_EQ(j["tests"][0]["args"], json::array({"a", "b c"}));
+    EXPECT_EQ(j["tests"][0]["stdout"], "args: a b c\n");
+}
+
 }  // namespace
 }  // namespace kvmsr

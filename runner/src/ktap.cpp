@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -540,6 +541,58 @@ KtapDoc parse_ktap(std::string_view text) {
     while (stack.size() > 1) orphan(pop());
     doc.results = std::move(stack.front().results);
     return doc;
+}
+
+void TapStreamCounter::feed(const char* data, std::size_t n) {
+    constexpr std::size_t kKeep = 4096;
+    while (n > 0) {
+        const void* nl = std::memchr(data, '\n', n);
+        const std::size_t len = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - data) : n;
+        if (line_.size() < kKeep) line_.append(data, std::min(len, kKeep - line_.size()));
+        if (!nl) return;
+        line_done();
+        data += len + 1;
+        n -= len + 1;
+    }
+}
+
+void TapStreamCounter::finish() {
+    if (!line_.empty()) line_done();
+}
+
+void TapStreamCounter::line_done() {
+    const Line l = split_indent(line_);
+    if (l.indent == 0 && !l.body.empty()) {
+        Parsed p = classify_line(l.body);
+        switch (p.kind) {
+            case Kind::Version:
+                header_ = true;
+                version_line = true;
+                break;
+            case Kind::Plan:
+                header_ = true;
+                if (!plan) plan = p.plan;
+                break;
+            case Kind::SubtestName: header_ = true; break;
+            case Kind::Result:
+                if (!header_) {
+                    ++results_before_header;
+                    if (p.result.failed() && failures_before_header++ == 0)
+                        first_failure_before_header = std::string(l.body.substr(0, 200));
+                    break;
+                }
+                ++results;
+                if (p.result.failed()) {
+                    if (failures == 0) first_failure = std::string(l.body.substr(0, 200));
+                    ++failures;
+                }
+                break;
+            default: break;
+        }
+    } else if (!l.body.empty() && classify_line(l.body).kind == Kind::SubtestName) {
+        header_ = true;
+    }
+    line_.clear();
 }
 
 KtapCounts KtapDoc::leaf_counts() const {

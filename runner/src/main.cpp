@@ -137,6 +137,7 @@ struct RunArgs {
     bool all = false;
     bool list = false;
     bool allow_no_tests = false;
+    bool fail_on_all_skipped = false;
     bool quiet = false;
     std::string progress = "auto";
     std::string isolation = "auto";
@@ -147,13 +148,27 @@ struct RunArgs {
     double heartbeat = 60;
 };
 
-int cmd_probe(const std::string& device, bool json, const std::string& sysroot) {
-    kvmsr::ProbeReport rep = kvmsr::decode_probe(kvmsr::probe_host(device, sysroot));
-    if (json)
-        std::cout << kvmsr::probe_to_json(rep).dump(2) << "\n";
-    else
-        std::cout << kvmsr::format_probe_text(rep);
-    return 0;
+// probe's exit code: 0 always (the report was produced), unless
+// --exit-status asks for kselftest's codes: 0 this project's TDX or SNP
+// test can run here, 4 (KSFT_SKIP) neither can, 1 probe itself failed.
+int cmd_probe(const std::string& device, bool json, const std::string& sysroot, bool exit_status) {
+    try {
+        kvmsr::ProbeReport rep = kvmsr::decode_probe(kvmsr::probe_host(device, sysroot));
+        if (json)
+            std::cout << kvmsr::probe_to_json(rep).dump(2) << "\n";
+        else
+            std::cout << kvmsr::format_probe_text(rep);
+        std::cout.flush();
+        if (!std::cout) {
+            fmt::print(stderr, "kvm-selftest-runner: probe: cannot write the report to stdout\n");
+            return 1;
+        }
+        if (!exit_status) return 0;
+        return rep.tdx.ours_can_run || rep.snp.ours_can_run ? 0 : 4;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "kvm-selftest-runner: probe failed: {}\n", e.what());
+        return 1;
+    }
 }
 
 // Text from names, paths and tests goes to the terminal through this.
@@ -363,7 +378,14 @@ int cmd_run(const RunArgs& a) {
                             : std::string("no test failed (exit code 2)"));
     if (g_cancel.load()) return 130;
     if (failures) return 1;
-    return write_errors.empty() ? 0 : 2;
+    if (!write_errors.empty()) return 2;
+    // A run in which every test skipped passes, as in kselftest (a skip is
+    // not a failure); a CI that must have tested something refuses it.
+    if (a.fail_on_all_skipped && kvmsr::summarize(rep.outcomes).all_skipped()) {
+        fmt::print(stderr, "kvm-selftest-runner: every test skipped and --fail-on-all-skipped was given (exit code 4)\n");
+        return 4;
+    }
+    return 0;
 }
 
 }  // namespace
@@ -383,6 +405,10 @@ int main(int argc, char** argv) {
     probe->add_option("--device", device, "KVM device node")->capture_default_str();
     probe->add_flag("--json", probe_json, "Print JSON instead of text");
     std::string sysroot = "/";
+    bool probe_exit_status = false;
+    probe->add_flag("--exit-status", probe_exit_status,
+                    "Exit 0 when this project's TDX or SNP test can run on this host, 4 (KSFT_SKIP) when "
+                    "neither can, 1 when probe itself failed (default: 0 whenever the report was produced)");
     probe->add_option("--sysroot", sysroot, "Read /proc/cpuinfo and /sys below DIR (for tests)")->capture_default_str();
 
     auto* run = app.add_subcommand("run", "Run KVM selftests from a build or kselftest install directory");
@@ -422,6 +448,8 @@ int main(int argc, char** argv) {
                     "Every S seconds, name the tests still running (0: never)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
+    run->add_flag("--fail-on-all-skipped", ra.fail_on_all_skipped,
+                  "Exit 4 (KSFT_SKIP) instead of 0 when every test skipped: nothing was tested");
     run->add_flag("--allow-no-tests", ra.allow_no_tests,
                   "Accept a selection that finds no test or only absent ones (default: exit 2)");
     run->add_option("--env", ra.env, "Add KEY=VALUE to the tests' clean environment (repeatable)")
@@ -448,6 +476,6 @@ int main(int argc, char** argv) {
         return code == 0 ? 0 : 2;
     }
     install_signal_handlers();
-    if (*probe) return cmd_probe(device, probe_json, sysroot);
+    if (*probe) return cmd_probe(device, probe_json, sysroot, probe_exit_status);
     return cmd_run(ra);
 }

@@ -100,13 +100,34 @@ const char* exit_code_name(int code) {
 }
 
 // What the TAP says against an exit code that claims success/skip.
-std::optional<std::string> tap_disagreement(const KtapDoc& k, bool truncated) {
+std::optional<std::string> tap_disagreement(const KtapDoc& k, const ProcessResult& pr) {
     if (k.bailed_out)
         return "TAP bailed out" + (k.bail_reason.empty() ? std::string() : ": " + k.bail_reason);
     if (auto f = k.first_failure()) return "TAP reports " + *f;
     if (k.totals && (k.totals->fail > 0 || k.totals->error > 0))
         return fmt::format("TAP '# Totals' reports fail:{} error:{}", k.totals->fail, k.totals->error);
-    if (k.plan && !k.plan_skip && !truncated && !k.bailed_out) {
+    if (pr.out_truncated) {
+        // The capture lost the middle of stdout; the stream counter saw all
+        // of it.  The plan is checked against every top-level result the
+        // test printed, and a failure in the dropped part still fails.
+        const auto& s = pr.out_tap;
+        const bool throughout = !s.version_line && (k.plan || s.plan);  // TAP without a version line
+        const long fails = s.failures + (throughout ? s.failures_before_header : 0);
+        if (fails > 0) {
+            const std::string& line = s.failures > 0 ? s.first_failure : s.first_failure_before_header;
+            return fmt::format("TAP reports {} failed result{} in the part of its output that --output-cap "
+                               "dropped from the capture: {}",
+                               fails, fails == 1 ? "" : "s", line);
+        }
+        const std::optional<long> plan = k.plan ? k.plan : s.plan;
+        const long n = s.results + (throughout ? s.results_before_header : 0);
+        if (plan && !k.plan_skip && n != *plan)
+            return fmt::format("TAP plan 1..{} but {} result{} in its whole output of {} bytes (counted as it "
+                               "arrived; the capture was cut by --output-cap)",
+                               *plan, n, n == 1 ? "" : "s", pr.out_bytes);
+        return std::nullopt;
+    }
+    if (k.plan && !k.plan_skip && !k.bailed_out) {
         long n = static_cast<long>(k.results.size());
         if (n < *k.plan)
             return fmt::format("TAP plan 1..{} but only {} result{}", *k.plan, n, n == 1 ? "" : "s");
@@ -263,7 +284,7 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
     } else if (pr.exited) {
         const int code = pr.exit_code;
         if (code == 0 || code == 4) {
-            if (auto d = tap_disagreement(k, pr.truncated)) {
+            if (auto d = tap_disagreement(k, pr)) {
                 o.status = Status::Fail;
                 o.reason = fmt::format("exit code {} ({}) but {}", code, code == 0 ? "pass" : "skip", *d);
             } else if (pr.leftover_processes > 0) {
@@ -301,6 +322,21 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
         o.reason = "the test's exit status could not be collected";
     }
 
+    // A runner that could not confirm that everything of the test ended
+    // (its supervisor died before saying so, or something outside the test
+    // held its output after all of the test was killed) reports no pass,
+    // skip or expected failure: something of the test may still run.
+    if (pr.started && !is_failure(o.status) && (!pr.supervisor_error.empty() || pr.pipes_abandoned)) {
+        const std::string why = !pr.supervisor_error.empty()
+                                    ? pr.supervisor_error
+                                    : std::string("its output stayed open after all its processes were killed, "
+                                                  "held by a process the runner does not know");
+        o.reason = fmt::format("exit code {} ({}), but the runner could not confirm that every process of the test "
+                               "ended: {}",
+                               pr.exit_code, status_name(o.status), why);
+        o.status = Status::Error;
+    }
+
     if (pr.truncated)
         o.notes.push_back(fmt::format("output truncated: stdout {} bytes, stderr {} bytes written; "
                                       "the beginning and the end were kept",
@@ -314,7 +350,8 @@ Outcome classify(const PlannedTest& test, const ProcessResult& pr) {
         o.notes.push_back("the test's output stayed open after all its processes were killed "
                           "(held by a process outside the test); stopped reading");
     if (!pr.isolation_note.empty()) o.notes.push_back(pr.isolation_note);
-    if (!pr.supervisor_error.empty() && o.reason != pr.supervisor_error) o.notes.push_back(pr.supervisor_error);
+    if (!pr.supervisor_error.empty() && o.reason.find(pr.supervisor_error) == std::string::npos)
+        o.notes.push_back(pr.supervisor_error);
     if (k.malformed_lines > 0)
         o.notes.push_back(fmt::format("{} malformed TAP line{}", k.malformed_lines, k.malformed_lines == 1 ? "" : "s"));
     if (k.unterminated_groups > 0)

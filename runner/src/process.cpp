@@ -93,6 +93,7 @@ namespace {
 struct Pipe {
     int fd = -1;
     CappedBuffer buf;
+    TapStreamCounter tap;  // sees every byte, also what the cap drops
     explicit Pipe(std::size_t cap) : buf(cap) {}
     bool open() const { return fd >= 0; }
     void close() {
@@ -107,6 +108,7 @@ struct Pipe {
             ssize_t n = ::read(fd, chunk, sizeof chunk);
             if (n > 0) {
                 buf.append(chunk, static_cast<std::size_t>(n));
+                tap.feed(chunk, static_cast<std::size_t>(n));
                 round += static_cast<std::size_t>(n);
                 continue;
             }
@@ -412,6 +414,9 @@ ProcessResult run_process(const ProcessSpec& spec) {
     res.out_bytes = out.buf.total_bytes();
     res.err_bytes = err.buf.total_bytes();
     res.truncated = out.buf.truncated() || err.buf.truncated();
+    res.out_truncated = out.buf.truncated();
+    out.tap.finish();
+    res.out_tap = std::move(out.tap);
     return res;
 }
 

@@ -293,6 +293,9 @@ std::vector<std::string> split_command(std::string_view line, std::string& error
 
 TestCaseFile parse_testcase(std::string_view text) {
     TestCaseFile tc;
+    // A UTF-8 byte order mark, as some editors write one, is no part of the
+    // test's name.
+    if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
     std::size_t pos = 0, lineno = 0, command_line = 0;
     while (pos <= text.size()) {
         std::size_t nl = text.find('\n', pos);

@@ -53,7 +53,7 @@ void make_fake_suite(const std::filesystem::path& d) {
     // Copies of the fake harness-like selftest; the mode comes from the name.
     for (const char* t : {"harness1/pgrp_hang_test", "harness2/pgrp_orphan_test"}) {
         std::filesystem::create_directories((d / t).parent_path());
-        std::filesystem::copy_file(KVMSR_FAKE_SELFTEST, d / t);
+        std::filesystem::copy_file(kvmsr::testing::kFakeSelftest, d / t);
     }
     write_file(d / "x86/notelf_test", "this is not a program\n", 0755);
 }
@@ -164,7 +164,7 @@ TEST(Cli, RelativeDirectoryRunsItsTests) {
     // supervisor looked up from the test's own directory: ENOENT.
     TempDir d;
     write_file(d / "suite/x86/rel_test", "#!/bin/sh\necho here\nexit 0\n", 0755);
-    auto r = testing::run_program(KVMSR_BINARY, {"run", "suite", "x86/rel_test", "--progress", "never"}, 60s,
+    auto r = testing::run_program(kvmsr::testing::kBinary, {"run", "suite", "x86/rel_test", "--progress", "never"}, 60s,
                                   d.path().string());
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_NE(r.out.find("[1/1] PASS    x86/rel_test"), std::string::npos) << r.out;

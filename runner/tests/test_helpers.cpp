@@ -46,7 +46,7 @@ std::string read_file(const fs::path& p) {
     return ss.str();
 }
 
-std::string data_path(const std::string& name) { return std::string(KVMSR_TEST_DATA) + "/" + name; }
+std::string data_path(const std::string& name) { return std::string(kTestData) + "/" + name; }
 
 ProcessResult run_program(const std::string& path, const std::vector<std::string>& args,
                           std::chrono::milliseconds timeout, const std::string& cwd) {
@@ -61,7 +61,7 @@ ProcessResult run_program(const std::string& path, const std::vector<std::string
 }
 
 ProcessResult run_cli(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
-    return run_program(KVMSR_BINARY, args, timeout);
+    return run_program(kBinary, args, timeout);
 }
 
 int spawn_cli(const std::vector<std::string>& args, const fs::path& log) {
@@ -70,7 +70,7 @@ int spawn_cli(const std::vector<std::string>& args, const fs::path& log) {
     ::posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     ::posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    std::vector<std::string> all = {KVMSR_BINARY};
+    std::vector<std::string> all = {kBinary};
     all.insert(all.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : all) argv.push_back(a.data());
@@ -80,9 +80,9 @@ int spawn_cli(const std::vector<std::string>& args, const fs::path& log) {
     for (auto& e : env) envp.push_back(e.data());
     envp.push_back(nullptr);
     pid_t pid = -1;
-    int rc = ::posix_spawn(&pid, KVMSR_BINARY, &fa, nullptr, argv.data(), envp.data());
+    int rc = ::posix_spawn(&pid, kBinary, &fa, nullptr, argv.data(), envp.data());
     ::posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) throw std::runtime_error("cannot start " + std::string(KVMSR_BINARY));
+    if (rc != 0) throw std::runtime_error("cannot start " + std::string(kBinary));
     return pid;
 }
 
@@ -124,7 +124,7 @@ bool all_gone(const std::vector<long>& pids, std::chrono::milliseconds timeout) 
 
 void keep_ktap(const std::string& name, const std::string& ktap, const std::string& expect) {
     const char* env = std::getenv("KVMSR_KTAP_ARTIFACTS");
-    fs::path dir = env && *env ? fs::path(env) : fs::path(KVMSR_KTAP_ARTIFACTS_DIR);
+    fs::path dir = env && *env ? fs::path(env) : fs::path(kKtapArtifactsDir);
     fs::create_directories(dir);
     write_file(dir / (name + ".ktap"), ktap);
     if (!expect.empty()) write_file(dir / (name + ".expect"), expect);
@@ -132,7 +132,7 @@ void keep_ktap(const std::string& name, const std::string& ktap, const std::stri
 }
 
 std::string validate_junit(const fs::path& xml, bool& ok) {
-    auto r = run_program(KVMSR_XMLLINT, {"--noout", "--schema", data_path("junit.xsd"), xml.string()},
+    auto r = run_program(kXmllint, {"--noout", "--schema", data_path("junit.xsd"), xml.string()},
                          std::chrono::seconds(60));
     ok = r.exited && r.exit_code == 0;
     return r.out + r.err;

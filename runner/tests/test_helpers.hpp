@@ -10,6 +10,13 @@
 
 namespace kvmsr::testing {
 
+// Paths of this build (tests/test_paths.cpp, the only file compiled with them).
+extern const char* const kTestData;        // tests/data
+extern const char* const kXmllint;         // xmllint
+extern const char* const kBinary;          // the built kvm-selftest-runner
+extern const char* const kFakeSelftest;    // tests/fake_selftest.cpp, built ("" in the integration test)
+extern const char* const kKtapArtifactsDir;
+
 // A fresh directory under $TMPDIR (or /tmp), removed with its content.
 class TempDir {
 public:

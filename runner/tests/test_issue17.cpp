@@ -140,7 +140,7 @@ TEST_P(P2, DaemonThatEscapesMakesThePassingTestFailInEveryReport) {
     // and setsid() with the output pipes kept open, and with them closed.
     for (const char* t : {"open/daemon_test", "closed/daemon_closed_test"}) {
         std::filesystem::create_directories((d / t).parent_path());
-        std::filesystem::copy_file(KVMSR_FAKE_SELFTEST, d / t);
+        std::filesystem::copy_file(kvmsr::testing::kFakeSelftest, d / t);
     }
     auto r = run_cli({"run", d.path().string(), "open/daemon_test", "closed/daemon_closed_test", "--isolation",
                       mode(), "--progress", "never", "--junit", (d / "j.xml").string(), "--ktap",
@@ -299,7 +299,7 @@ TEST(Issue17, P3_KtapSummaryFollowsKtapAndKeepsTheTestsOwnResults) {
     int tp = 0, tf = 0, tc = 0, ts = 0, te = 0;
     for (const auto& c : kKtapCases) {
         if (c.script && *c.script) write_file(d / c.name, std::string("#!/bin/sh\n") + c.script + "\n", 0755);
-        else if (c.script) std::filesystem::copy_file(KVMSR_FAKE_SELFTEST, d / c.name);
+        else if (c.script) std::filesystem::copy_file(kvmsr::testing::kFakeSelftest, d / c.name);
         args.push_back(c.name);
         // The name as the KTAP file has it ('#' is not allowed there).
         std::string kname = c.name;

@@ -88,13 +88,25 @@ TEST(Classify, TapNeverTurnsFailureIntoPass) {
     EXPECT_EQ(o.status, Status::Fail);
 }
 
-TEST(Classify, TruncatedOutputDoesNotFailOnPlan) {
+// The capture lost "ok 2 b"; the stream counter saw it: the plan holds.
+TEST(Classify, TruncatedOutputChecksThePlanOverTheWholeStream) {
     auto r = exited(0, "TAP version 13\n1..3\nok 1 a\n[kvm-selftest-runner: output truncated]\nok 3 c\n");
-    r.truncated = true;
+    r.truncated = r.out_truncated = true;
+    const std::string whole = "TAP version 13\n1..3\nok 1 a\nok 2 b\nok 3 c\n";
+    r.out_tap.feed(whole.data(), whole.size());
     auto o = classify(test_named("t"), r);
-    EXPECT_EQ(o.status, Status::Pass);
+    EXPECT_EQ(o.status, Status::Pass) << o.reason;
     ASSERT_FALSE(o.notes.empty());
     EXPECT_NE(o.notes[0].find("truncated"), std::string::npos);
+
+    // It printed only two: the plan check still applies.
+    auto r2 = r;
+    r2.out_tap = TapStreamCounter{};
+    const std::string two = "TAP version 13\n1..3\nok 1 a\nok 3 c\n";
+    r2.out_tap.feed(two.data(), two.size());
+    auto o2 = classify(test_named("t"), r2);
+    EXPECT_EQ(o2.status, Status::Fail);
+    EXPECT_NE(o2.reason.find("TAP plan 1..3 but 2 results in its whole output"), std::string::npos) << o2.reason;
 }
 
 TEST(Classify, SkipsInsideAPassingRunStayPass) {
@@ -136,6 +148,30 @@ TEST(Classify, LeftoverProcessesFailAPass) {
     auto o = classify(test_named("t"), r);
     EXPECT_EQ(o.status, Status::Fail);
     EXPECT_NE(o.reason.find("2 processes"), std::string::npos);
+}
+
+// The runner could not confirm that the test's processes all ended: no
+// PASS, SKIP or XFAIL, but ERROR with the reason; a failure stays one.
+TEST(Classify, UnconfirmedEndIsAnErrorNotAPass) {
+    for (int code : {0, 4, 2}) {
+        auto r = exited(code);
+        r.supervisor_error = "the test's supervisor was killed by signal 9";
+        auto o = classify(test_named("t"), r);
+        EXPECT_EQ(o.status, Status::Error) << code;
+        EXPECT_NE(o.reason.find("could not confirm that every process of the test ended: the test's supervisor was "
+                                "killed by signal 9"),
+                  std::string::npos)
+            << o.reason;
+    }
+    auto held = exited(0);
+    held.pipes_abandoned = true;
+    EXPECT_EQ(classify(test_named("t"), held).status, Status::Error);
+    auto failed = exited(1);
+    failed.supervisor_error = "the test's supervisor was killed by signal 9";
+    auto f = classify(test_named("t"), failed);
+    EXPECT_EQ(f.status, Status::Fail);
+    ASSERT_FALSE(f.notes.empty());
+    EXPECT_EQ(f.notes.back(), "the test's supervisor was killed by signal 9");
 }
 
 TEST(Classify, SpawnFailureIsError) {

@@ -159,7 +159,7 @@ TEST_P(Isolated, HarnessChildInItsOwnProcessGroupIsKilledOnTimeout) {
     // kselftest_harness.h children call setpgrp(): a group kill misses them,
     // the session kill must not.
     TempDir d;
-    ProcessSpec s = spec(KVMSR_FAKE_SELFTEST, 700ms);
+    ProcessSpec s = spec(kvmsr::testing::kFakeSelftest, 700ms);
     s.args = {"pgrp-hang"};
     s.cwd = d.path().string();
     auto r = run_process(s);
@@ -171,7 +171,7 @@ TEST_P(Isolated, HarnessChildInItsOwnProcessGroupIsKilledOnTimeout) {
 
 TEST_P(Isolated, HarnessChildLeftBehindByAnExitingParentIsKilled) {
     TempDir d;
-    ProcessSpec s = spec(KVMSR_FAKE_SELFTEST, 60s);
+    ProcessSpec s = spec(kvmsr::testing::kFakeSelftest, 60s);
     s.args = {"pgrp-orphan"};
     s.cwd = d.path().string();
     auto r = run_process(s);
@@ -225,7 +225,7 @@ TEST_P(Isolated, DaemonThatDoubleForksAndCallsSetsidIsKilled) {
     for (const char* mode : {"daemon", "daemon-closed"}) {
         SCOPED_TRACE(mode);
         TempDir d;
-        ProcessSpec s = spec(KVMSR_FAKE_SELFTEST, 60s);
+        ProcessSpec s = spec(kvmsr::testing::kFakeSelftest, 60s);
         s.args = {mode};
         s.cwd = d.path().string();
         auto t0 = std::chrono::steady_clock::now();

@@ -86,4 +86,31 @@ KtapDoc parse_ktap(std::string_view text);
 // Parses one "# Totals: pass:N fail:N ..." line body (after the indent).
 std::optional<KtapTotals> parse_totals_line(std::string_view line);
 
+// What the top level of a whole output stream says as TAP, counted line by
+// line as the bytes arrive: the capture keeps only the beginning and the
+// end of a test's output (--output-cap), and the plan check and the search
+// for a failure must still see the middle.  Only a line's first 4 KiB is
+// looked at.  The rules are parse_ktap's: a result counts only after a
+// version line, a plan or a "# Subtest:" line (or, in TAP without a version
+// line but with a plan, anywhere: `results_before_header` keeps those).
+class TapStreamCounter {
+public:
+    void feed(const char* data, std::size_t n);
+    void finish();  // a last line without a newline
+
+    std::optional<long> plan;        // the first top-level plan
+    long results = 0;                // top-level results after a header
+    long results_before_header = 0;  // top-level "ok"/"not ok" lines before one
+    long failures = 0;               // of `results`, those that fail (KtapResult::failed)
+    std::string first_failure;       // the first such line, clipped
+    long failures_before_header = 0;  // the same for `results_before_header`
+    std::string first_failure_before_header;
+    bool version_line = false;
+
+private:
+    void line_done();
+    std::string line_;
+    bool header_ = false;
+};
+
 }  // namespace kvmsr

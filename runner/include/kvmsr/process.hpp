@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "kvmsr/ktap.hpp"
+
 namespace kvmsr {
 
 // Keeps the first part and the last part of a stream, drops the middle once
@@ -71,7 +73,11 @@ struct ProcessResult {
 
     std::string out, err;
     std::size_t out_bytes = 0, err_bytes = 0;  // everything the test wrote
-    bool truncated = false;
+    bool truncated = false;      // stdout or stderr lost its middle to the cap
+    bool out_truncated = false;  // stdout did
+    // The top level of the whole stdout as TAP, the dropped middle included:
+    // what the plan check uses when stdout was truncated.
+    TapStreamCounter out_tap;
 
     std::string isolation;        // "cgroup" or "subreaper": how the test was contained
     std::string isolation_note;   // why it had less than was asked for, if it did

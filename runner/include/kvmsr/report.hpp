@@ -26,6 +26,8 @@ struct RunReport {
 struct Summary {
     int total = 0, pass = 0, xfail = 0, skip = 0, fail = 0, timeout = 0, crash = 0, error = 0;
     int failures() const { return fail + timeout + crash + error; }
+    // Tests ran (or were selected) and every one skipped: nothing was tested.
+    bool all_skipped() const { return total > 0 && skip == total; }
 };
 Summary summarize(const std::vector<Outcome>& outcomes);
 

@@ -176,7 +176,7 @@ HypercallRetInfo decode_hypercall_ret(const IoctlValue& v) {
     if (info.errno_table) {
         std::vector<std::string> names;
         for (const auto& a : info.accepted) names.push_back(a.name);
-        parts.push_back("KVM_HYPERCALL_RET_ERRNO: hypercall.ret accepts " + join(names, ", "));
+        parts.push_back("KVM_X86_HYPERCALL_RET_ERRNO: hypercall.ret accepts " + join(names, ", "));
     }
     if (info.unknown_bits) parts.push_back("unknown bits " + hex(info.unknown_bits));
     info.summary = hex(info.flags) + " = " + join(parts, "; ");
@@ -362,7 +362,7 @@ TargetInfo decode_target(const ProbeRaw& raw, int vm_type) {
     } else if (!t.hypercall_ret.errno_table) {
         t.ours_reason = fmt::format(
             "{} VM fd reports KVM_CAP_EXIT_HYPERCALL_RET = {}: the kernel lacks this project's series "
-            "(KVM_HYPERCALL_RET_ERRNO not set)",
+            "(KVM_X86_HYPERCALL_RET_ERRNO not set)",
             t.target, hex(t.hypercall_ret.flags));
     } else {
         t.ours_can_run = true;

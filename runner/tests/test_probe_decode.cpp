@@ -96,7 +96,7 @@ TEST(ProbeDecode, HypercallRetErrnoAcceptedValues) {
     EXPECT_EQ(h.accepted[3].value, ENOSPC);
     EXPECT_EQ(h.accepted[4].value, EIO);
     EXPECT_EQ(h.unknown_bits, 0u);
-    EXPECT_EQ(h.summary, "0x1 = KVM_HYPERCALL_RET_ERRNO: hypercall.ret accepts 0, EAGAIN, EINVAL, ENOSPC, EIO");
+    EXPECT_EQ(h.summary, "0x1 = KVM_X86_HYPERCALL_RET_ERRNO: hypercall.ret accepts 0, EAGAIN, EINVAL, ENOSPC, EIO");
 }
 
 TEST(ProbeDecode, HypercallRetUnknownBitsAreReportedNotDropped) {

@@ -24,7 +24,7 @@ namespace kvmabi {
 inline constexpr long kCapExitHypercall = 201;     // KVM_CAP_EXIT_HYPERCALL
 inline constexpr long kCapVmTypes = 235;           // KVM_CAP_VM_TYPES
 inline constexpr long kCapExitHypercallRet = 252;  // KVM_CAP_EXIT_HYPERCALL_RET (this project)
-inline constexpr std::uint64_t kHypercallRetErrno = 1u << 0;  // KVM_HYPERCALL_RET_ERRNO
+inline constexpr std::uint64_t kHypercallRetErrno = 1u << 0;  // KVM_X86_HYPERCALL_RET_ERRNO
 inline constexpr int kHcMapGpaRange = 12;          // KVM_HC_MAP_GPA_RANGE
 inline constexpr int kApiVersion = 12;             // KVM_API_VERSION
 
@@ -118,7 +118,7 @@ struct AcceptedRet {
 struct HypercallRetInfo {
     std::uint64_t flags = 0;
     bool supported = false;           // flags != 0
-    bool errno_table = false;                  // KVM_HYPERCALL_RET_ERRNO
+    bool errno_table = false;                  // KVM_X86_HYPERCALL_RET_ERRNO
     std::vector<AcceptedRet> accepted;  // values userspace may put in hypercall.ret
     std::uint64_t unknown_bits = 0;
     std::string error;                // ioctl failure

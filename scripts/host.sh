@@ -29,8 +29,14 @@ kselftests_build "$wt" "$out" > "$BUILD/logs/host-selftests.log" 2>&1 ||
 # The tree these selftests are of, as verify.sh records it.
 git -C "$wt" rev-parse HEAD > "$out/.workbench-selftests"
 msg "host: building the runner"
-cmake -S "$TOP/runner" -B "$BUILD/runner" -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null &&
-	cmake --build "$BUILD/runner" -j"$JOBS" > /dev/null || die "the runner does not build"
+# build/runner as make check's runner-check.sh configured it (Release,
+# the distribution's flags) is used as it is: configuring it again with
+# another build type would rebuild every file.
+if [ ! -r "$BUILD/runner/CMakeCache.txt" ]; then
+	cmake -S "$TOP/runner" -B "$BUILD/runner" -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null ||
+		die "the runner does not configure"
+fi
+cmake --build "$BUILD/runner" -j"$JOBS" > /dev/null || die "the runner does not build"
 
 msg "host: installing into ${dest}${prefix}"
 flock /tmp/kbuild.lock make -s -C "$wt/tools/testing/selftests" O="$out" TARGETS=kvm \

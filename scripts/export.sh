@@ -5,16 +5,24 @@
 # taken from the branch description; a folder of postings when the tree
 # has them (see tree.sh), each posting in its own directory.
 #
+# A posting's stand-in (testing/stand-ins), which "make tree" keeps on the
+# branch BRANCH.DIR right before it, is written to STANDINDIR/DIR (default
+# testing/DIR) as git format-patch writes it, without a cover letter; the
+# posting itself is written as if the stand-in weren't there: its commits
+# rebuilt on the posting before it, so that its --base and its
+# prerequisites name the postings only.
+#
 # A posting that was sent before (sent/NAME/vN, see send.sh) is written as
 # version N+1: "[PATCH vN+1 ...]", and its cover letter ends with a git
 # range-diff against the sent version.  A posting whose cover letter was
 # "[RFC PATCH 0/N]" when tree.sh read it stays an RFC.
 #
-# usage: export.sh [TREEDIR SERIESDIR]
+# usage: export.sh [TREEDIR SERIESDIR [STANDINDIR]]
 . "$(dirname "$0")/lib.sh"
 
 tree=${1:-$BUILD/tree}
 series=${2:-$TOP/series}
+standins=${3:-$TOP/testing}
 [ -d "$tree" ] || die "no tree at ${tree#"$TOP"/}: run \"make tree\" first"
 cd "$tree" || exit 1
 
@@ -34,6 +42,15 @@ postings=$(git config "branch.$branch.postings")
 ends=
 for p in $postings; do ends="$ends $branch.$p"; done
 ends="${ends% "$branch".*} $branch"	# the last posting ends at $branch
+# The stand-ins' branches, which move with the others.
+sends=
+for p in $postings; do
+	s=$(standin_of "$p")
+	[ -z "$s" ] && continue
+	git rev-parse -q --verify "refs/heads/$branch.$s" > /dev/null ||
+		die "no branch $branch.$s for the stand-in testing/$s before the posting $p: run \"make tree\""
+	sends="$sends $branch.$s"
+done
 
 # ctree AUTHOR EMAIL DATE TREE PARENT < MESSAGE: a commit as git am makes
 # it, with the project as committer and the author date as committer date.
@@ -61,7 +78,7 @@ normalise_chain()
 		echo "$c $new" >> "$tmp/map"
 		parent=$new
 	done
-	for b in $ends; do
+	for b in $ends $sends; do
 		old=$(git rev-parse "refs/heads/$b") || return 1
 		new=$(grep "^$old " "$tmp/map" | cut -d' ' -f2)
 		[ -n "$new" ] || { echo "branch $b is not on $branch" >&2; return 1; }
@@ -93,6 +110,26 @@ sent_commits()
 			"$(sed -n 's/^Email: //p' "$tmp/info")" \
 			"$(sed -n 's/^Date: //p' "$tmp/info")" "$tree" "$parent") || return 1
 		parent=$new
+	done
+	echo "$parent"
+}
+
+# The commits FROM..TO rebuilt on ONTO, without a checkout, in the same
+# way: prints the last.  replay ONTO FROM TO
+replay()
+{
+	local c parent tree idx
+	idx=$tmp/replay.index
+	parent=$(git rev-parse "$1")
+	GIT_INDEX_FILE=$idx git read-tree "$parent" || return 1
+	for c in $(git rev-list --reverse "$2..$3"); do
+		git diff --binary --full-index "$c~1" "$c" > "$tmp/replay.diff" || return 1
+		GIT_INDEX_FILE=$idx git apply --cached "$tmp/replay.diff" 2> "$tmp/apply.err" ||
+			{ echo "$(git log -1 --format=%s "$c"): $(head -n 1 "$tmp/apply.err")" >&2; return 1; }
+		tree=$(GIT_INDEX_FILE=$idx git write-tree) || return 1
+		parent=$(git cat-file commit "$c" | sed '1,/^$/d' |
+			ctree "$(git log -1 --format=%an "$c")" "$(git log -1 --format=%ae "$c")" \
+			"$(git log -1 --format=%ad --date=raw "$c")" "$tree" "$parent") || return 1
 	done
 	echo "$parent"
 }
@@ -130,6 +167,27 @@ else
 			die "the posting $p ($to) does not build on $from: rebase with --update-refs"
 		[ "$(git rev-parse "$from")" != "$(git rev-parse "$to")" ] ||
 			die "the posting $p ($to) has no patches"
+		s=$(standin_of "$p")
+		if [ -n "$s" ]; then
+			sb=$branch.$s
+			git merge-base --is-ancestor "$from" "$sb" && git merge-base --is-ancestor "$sb" "$to" ||
+				die "the stand-in $sb is not between $from and $to: rebase with --update-refs"
+			HOME=$BUILD/state/empty-home XDG_CONFIG_HOME=$BUILD/state/empty-home GIT_CONFIG_NOSYSTEM=1 \
+				pgit -c core.abbrev=12 format-patch -q --no-signature --zero-commit \
+				-o "$tmp/standin/$s" "$from..$sb" ||
+				die "git format-patch of the stand-in $from..$sb failed"
+			# The posting without it, on a branch of its own for
+			# fmt (its description is the cover letter).
+			top=$(replay "$from" "$sb" "$to") ||
+				die "the posting $p does not apply without its stand-in testing/$s"
+			git branch -f "$branch.export-$p" "$top" > /dev/null &&
+				git config "branch.$branch.export-$p.description" "$(git config "branch.$to.description")" ||
+				die "cannot make the branch $branch.export-$p"
+			git config --bool "branch.$to.workbench-rfc" > /dev/null &&
+				git config "branch.$branch.export-$p.workbench-rfc" "$(git config --bool "branch.$to.workbench-rfc")"
+			end=$to
+			to=$branch.export-$p
+		fi
 		v=$(sent_last "$p")
 		if [ -n "$v" ]; then
 			old=$(sent_commits "$from" "${SENT_DIR:-$TOP/sent}/$p/v$v") ||
@@ -138,9 +196,43 @@ else
 		else
 			fmt "$tmp/out/$p" "$from" "$to"
 		fi
+		if [ -n "$s" ]; then
+			git branch -q -D "$to"
+			git config --remove-section "branch.$to" 2> /dev/null
+			to=$end
+		fi
 		from=$to
 	done
 	echo "$postings" | tr ' ' '\n' > "$tmp/out/postings"
+
+	# git 2.39's format-patch computes the prerequisite patch ids
+	# without the indent heuristic that its diffs use, so that for some
+	# patches they are not the patch ids of the patches as written (what
+	# a recipient computes with git patch-id --stable, and what
+	# postings-check.sh checks).  They are written again from the files.
+	ids=
+	for p in $postings; do
+		c=$(posting_cover "$tmp/out/$p")
+		if [ -n "$ids" ] && [ -n "$c" ]; then
+			printf '%s\n' "$ids" | awk -v f="$c" '
+				{ id[n++] = $0 }
+				END {
+					while ((getline l < f) > 0) {
+						if (l ~ /^prerequisite-patch-id: /) {
+							if (!done)
+								for (i = 0; i < n; i++)
+									print "prerequisite-patch-id: " id[i]
+							done = 1
+							continue
+						}
+						print l
+					}
+				}' > "$c.new" && mv "$c.new" "$c" || die "cannot rewrite the prerequisites of $p"
+		fi
+		for f in $(dir_patches "$tmp/out/$p"); do
+			ids=$(printf '%s\n%s' "$ids" "$(git patch-id --stable < "$f" | cut -d' ' -f1)" | grep .)
+		done
+	done
 fi
 
 mkdir -p "$series"
@@ -150,6 +242,14 @@ for d in "$series"/*/; do
 		rmdir "$d" 2> /dev/null
 done
 cp -r "$tmp/out"/. "$series"/
+for d in "$tmp/standin"/*/; do
+	[ -d "$d" ] || continue
+	s=$(basename "$d")
+	mkdir -p "$standins/$s"
+	rm -f "$standins/$s"/[0-9][0-9][0-9][0-9]-*.patch
+	cp "$d"*.patch "$standins/$s"/
+	msg "export: the stand-in $s, $(ls "$d" | wc -l) patches, in ${standins#"$TOP"/}/$s"
+done
 rm -rf "$tmp"
 git rev-parse HEAD > "$BUILD/state/$(basename "$tree").applied"
-msg "export: $(series_patches "$series" | wc -l) patches${postings:+ in the postings $postings}, with their cover letters, in ${series#"$TOP"/}"
+msg "export: $(series_postings "$series" | while read -r d; do dir_patches "$d"; done | wc -l) patches${postings:+ in the postings $postings}, with their cover letters, in ${series#"$TOP"/}"

@@ -251,14 +251,45 @@ series_postings()
 	done
 }
 
-# The patches of a series directory, in order, without the cover letters.
+# A stand-in is a directory of patches under testing/ that is never posted
+# but that a posting needs in order to build and run here (our own version
+# of a series that the posting builds on and that we don't have).  It is
+# applied right before that posting, in a folder of postings: every step
+# that applies series/ applies it, and "make tree"/"make export" keep it
+# on a branch of its own (BRANCH.DIR), out of the posting's --base.  The
+# file testing/stand-ins has one line "POSTING DIR" per stand-in.
+#
+# The stand-in directory (under testing/) of a posting, or nothing.
+standin_of()
+{
+	sed -e 's/#.*//' "$TOP/testing/stand-ins" 2>/dev/null |
+		awk -v p="$1" '$1 == p { print $2; exit }'
+}
+
+# The patch files of one directory, in order, without the cover letter.
 # A posting's files are NNNN-*.patch, or vN-NNNN-*.patch for version N.
+dir_patches()
+{
+	ls "$1"/[0-9][0-9][0-9][0-9]-*.patch "$1"/v[0-9]*-[0-9][0-9][0-9][0-9]-*.patch 2>/dev/null |
+		grep -v '/\(v[0-9]*-\)\{0,1\}0000-cover-letter\.patch$'
+}
+
+# The patches of a series directory, in the order they apply, without the
+# cover letters; in a folder of postings, with each posting's stand-in
+# right before it.
 series_patches()
 {
-	local d
+	local d s
 	for d in $(series_postings "$1"); do
-		ls "$d"/[0-9][0-9][0-9][0-9]-*.patch "$d"/v[0-9]*-[0-9][0-9][0-9][0-9]-*.patch 2>/dev/null |
-			grep -v '/\(v[0-9]*-\)\{0,1\}0000-cover-letter\.patch$'
+		if [ -e "$1/postings" ]; then
+			s=$(standin_of "$(basename "$d")")
+			if [ -n "$s" ]; then
+				[ -d "$TOP/testing/$s" ] ||
+					{ echo "testing/stand-ins names testing/$s, which does not exist" >&2; return 1; }
+				dir_patches "$TOP/testing/$s"
+			fi
+		fi
+		dir_patches "$d"
 	done
 }
 
@@ -291,10 +322,14 @@ sent_last()
 }
 
 # How reports name a patch: its path under the series directory
-# (fixes/0001-....patch), or its file name.  patch_label SERIESDIR PATCH
+# (fixes/0001-....patch), or under the clone for a stand-in's
+# (testing/DIR/0001-....patch).  patch_label SERIESDIR PATCH
 patch_label()
 {
-	echo "${2#"$1"/}"
+	case $2 in
+	"$1"/*) echo "${2#"$1"/}" ;;
+	*) echo "${2#"$TOP"/}" ;;	# a stand-in's, testing/DIR/....patch
+	esac
 }
 
 # Apply the patches of a series directory in the current git worktree,

@@ -4,7 +4,8 @@
 # The cover letter's subject and blurb become the branch description, which
 # "make export" writes back.  In a folder of postings (series/postings),
 # each posting but the last ends at a branch "series.NAME" with its own
-# description; edit with "git rebase -i --update-refs base" so that those
+# description, and a posting's stand-in (testing/stand-ins) at a branch
+# "series.DIR"; edit with "git rebase -i --update-refs base" so that those
 # branches move with their commits.
 #
 # usage: tree.sh [NAME SERIESDIR TREEDIR]
@@ -67,6 +68,13 @@ for d in $postings; do
 	b=$branch
 	if [ -e "$series/postings" ]; then
 		names="$names $(basename "$d")"
+		# Its stand-in ends at a branch of its own, BRANCH.DIR.
+		sdir=$(standin_of "$(basename "$d")")
+		if [ -n "$sdir" ]; then
+			end=$(grep -F " $TOP/testing/$sdir/" "$state/applied" | tail -n 1 | cut -d' ' -f1)
+			[ -n "$end" ] || die "the stand-in testing/$sdir has no patches"
+			git branch -q -f "$branch.$sdir" "$end"
+		fi
 		[ "$d" = "$last" ] || b=$branch.$(basename "$d")
 		end=$(grep -F " $d/" "$state/applied" | tail -n 1 | cut -d' ' -f1)
 		[ -n "$end" ] || die "the posting ${d#"$TOP"/} has no patches"

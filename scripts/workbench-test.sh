@@ -139,7 +139,7 @@ export SENT_DIR
 mkdir -p "$SENT_DIR/fixes/v1"
 cp "$TOP"/series/fixes/*.patch "$SENT_DIR/fixes/v1/"
 FORCE=1 sh "$TOP/scripts/tree.sh" linux-7.3 "$TOP/series" "$rt" > "$tmp/tree.log" 2>&1 &&
-	sh "$TOP/scripts/export.sh" "$rt" "$tmp/v2" > "$tmp/export.log" 2>&1 ||
+	sh "$TOP/scripts/export.sh" "$rt" "$tmp/v2" "$tmp/v2-standins" > "$tmp/export.log" 2>&1 ||
 	{ cat "$tmp/tree.log" "$tmp/export.log"; die "tree.sh or export.sh for the reroll failed"; }
 c=$tmp/v2/fixes/v2-0000-cover-letter.patch
 if [ -r "$c" ] && grep -q '^Subject: \[PATCH v2 0/' "$c" && grep -q '^Range-diff against v1:' "$c" &&
@@ -163,7 +163,7 @@ else
 	notok "postings-check.sh on v2: $(tail -n 2 "$tmp/pc.log")"
 fi
 FORCE=1 AM_MEMO=0 sh "$TOP/scripts/tree.sh" linux-7.3 "$tmp/v2" "$rt" > "$tmp/tree.log" 2>&1 &&
-	sh "$TOP/scripts/export.sh" "$rt" "$tmp/v2again" > "$tmp/export.log" 2>&1 ||
+	sh "$TOP/scripts/export.sh" "$rt" "$tmp/v2again" "$tmp/v2again-standins" > "$tmp/export.log" 2>&1 ||
 	{ cat "$tmp/tree.log" "$tmp/export.log"; die "the reroll's round trip failed"; }
 if diff -r "$tmp/v2" "$tmp/v2again" > "$tmp/v2.diff"; then
 	ok "a v2 with its range-diff survives a round trip byte for byte"
@@ -171,6 +171,19 @@ else
 	notok "the v2 changed in a round trip: $(head -n 5 "$tmp/v2.diff" | paste -sd' ')"
 fi
 unset SENT_DIR
+
+# Stand-ins: applied right before their posting, never part of it.
+all=$(series_patches "$TOP/series")
+tail=$(echo "$all" | grep -A1 -F "/testing/tdx-standin/" | tail -n 1)
+n=$(grep -c '^prerequisite-patch-id: ' "$TOP/series/tdx-tests/0000-cover-letter.patch")
+want=$( (dir_patches "$TOP/series/fixes"; dir_patches "$TOP/series/abi") | wc -l)
+if [ "$(standin_of tdx-tests)" = tdx-standin ] && [ "${tail#"$TOP"/series/}" != "$tail" ] &&
+   [ "$(basename "$(dirname "$tail")")" = tdx-tests ] && [ "$n" -eq "$want" ] &&
+   ! grep -q '/testing/tdx-standin/' "$TOP/series/tdx-tests/0001-"*.patch; then
+	ok "the stand-in applies right before tdx-tests, and its prerequisites are fixes and abi only ($n)"
+else
+	notok "stand-in order or prerequisites: after it $tail; $n prerequisites, $want wanted"
+fi
 
 # postings-check.sh: prerequisites that are not the earlier patches fail.
 cp -r "$TOP/series" "$tmp/noprereq"

@@ -13,6 +13,14 @@
 # Whole series: coccicheck on every touched .c file and the touched
 # documentation, both against the committed base results.
 #
+# A patch whose commit was verified before, in a run whose checks all
+# passed, with the same patch file, checks, configurations, base results
+# and tools, is not verified again: its results are reused from the memo
+# in $KWORK/verify-memo (VERIFY_MEMO=0 verifies every patch).  The commit
+# names the whole tree and history up to the patch (git am with a fixed
+# identity and dates makes the same commit from the same patches), so the
+# same commit means the same sources for every check.
+#
 # Every check is recorded in build/report/results.tsv; a failed check
 # names the patch, the check and the first lines of its output, and the run
 # goes on.  Exit status: the number of failed checks, capped at 1.
@@ -108,6 +116,17 @@ compiled_in()
 	return 1
 }
 
+# What the verdict of a patch depends on besides its commit and its file:
+# the checks themselves, the configurations and base results, the tools.
+memo_dir=$KWORK/verify-memo
+envkey=$( { echo "$name"; cat "$TOP/scripts/verify.sh" "$TOP/scripts/lib.sh" \
+	"$TOP/scripts/kconfig.sh" "$TOP/scripts/sparse.sh" "$TOP/kernel/checkpatch-allow.txt" \
+	"$cfgdir"/*.config "$baseline"/*.txt 2> /dev/null
+	gcc --version; ld --version | head -n 1; make --version | head -n 1
+	"$sparse" --version 2>&1; git --version; perl -v | grep -m 1 version; } |
+	sha256sum | cut -c1-64)
+mkdir -p "$memo_dir" 2> /dev/null
+
 i=0
 built=
 built_nocc=
@@ -122,6 +141,24 @@ while read -r commit patch; do
 	fi
 	files=$(git diff --no-renames --name-only "$commit~1" "$commit")
 	msg "patch $i/$n: $p"
+
+	mkey=$(printf '%s\n%s\n%s\n' "$envkey" "$commit" "$(sha256sum < "$patch" | cut -c1-64)" |
+		sha256sum | cut -c1-64)
+	mfile=$memo_dir/$mkey
+	if [ "${VERIFY_MEMO:-1}" != 0 ] && [ -s "$mfile" ]; then
+		when=$(head -n 1 "$mfile")
+		msg "$p: verified on $when with the same commit, patch file, checks and tools: results reused"
+		tail -n +2 "$mfile" > "$BUILD/state/verify-memo-rows"
+		while IFS='	' read -r name_ status_ secs_ note_; do
+			record "$p" "$name_" "$status_" 0 "" \
+				"reused: verified on $when ($secs_ s then), same commit ${commit%"${commit#????????????}"}, patch, checks and tools${note_:+; $note_}"
+		done < "$BUILD/state/verify-memo-rows"
+		grep -q '^build: KVM modules' "$BUILD/state/verify-memo-rows" && built=$i
+		grep -q '^build: KVM without TDX and SEV, through modpost	pass' "$BUILD/state/verify-memo-rows" &&
+			built_nocc=$i
+		continue
+	fi
+	rows0=$(wc -l < "$RESULTS" 2> /dev/null || echo 0)
 
 	# W=1: the touched KVM .c files; all of KVM when a kernel header or
 	# a file of virt/kvm (built from arch/x86/kvm) changes.  Headers
@@ -218,6 +255,15 @@ while read -r commit patch; do
 		else
 			fail
 		fi
+	fi
+
+	# Remember a patch all of whose checks passed (or were skipped).
+	tail -n +$((rows0 + 1)) "$RESULTS" | awk -F'\t' -v p="$p" '$1 == p' > "$BUILD/state/verify-rows"
+	if [ -s "$BUILD/state/verify-rows" ] &&
+	   ! awk -F'\t' '$3 != "pass" && $3 != "skip"' "$BUILD/state/verify-rows" | grep -q .; then
+		{ date -u '+%Y-%m-%d %H:%M UTC'
+		  awk -F'\t' 'BEGIN { OFS = "\t" } { print $2, $3, $4, $6 }' "$BUILD/state/verify-rows"; } \
+			> "$mfile.tmp.$$" 2> /dev/null && mv "$mfile.tmp.$$" "$mfile" 2> /dev/null
 	fi
 done < "$BUILD/state/verify-applied"
 

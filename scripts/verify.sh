@@ -158,7 +158,7 @@ while read -r commit patch; do
 			built_nocc=$i
 		continue
 	fi
-	rows0=$(wc -l < "$RESULTS" 2> /dev/null || echo 0)
+	rows0=$(cat "$RESULTS" 2> /dev/null | wc -l)
 
 	# W=1: the touched KVM .c files; all of KVM when a kernel header or
 	# a file of virt/kvm (built from arch/x86/kvm) changes.  Headers

@@ -36,17 +36,37 @@ git config "branch.$branch.description" > /dev/null ||
 	git config "branch.$branch.description" "$(printf '*** SUBJECT HERE ***\n\n*** BLURB HERE ***')"
 
 tmp=$BUILD/state/export.tmp
+# The temporary branches of postings written without their stand-in go,
+# whatever happens.
+cleanup()
+{
+	local b
+	for b in $(git for-each-ref --format='%(refname:short)' "refs/heads/$branch.export-*" 2> /dev/null); do
+		git branch -q -D "$b"
+		git config --remove-section "branch.$b" 2> /dev/null
+	done
+}
+trap cleanup EXIT
 rm -rf "$tmp"
 mkdir -p "$tmp" "$BUILD/state/empty-home"
 postings=$(git config "branch.$branch.postings")
 ends=
 for p in $postings; do ends="$ends $branch.$p"; done
 ends="${ends% "$branch".*} $branch"	# the last posting ends at $branch
-# The stand-ins' branches, which move with the others.
+# The stand-ins' branches, which move with the others.  Which posting has
+# one is what "make tree" applied (branch.BRANCH.standin-POSTING), not what
+# testing/stand-ins says now.  Only the last posting may have one: the
+# postings after it would be written on top of it.
 sends=
+lastp=$(echo "$postings" | tr ' ' '\n' | tail -n 1)
 for p in $postings; do
-	s=$(standin_of "$p")
-	[ -z "$s" ] && continue
+	s=$(git config "branch.$branch.standin-$p")
+	if [ -z "$s" ]; then
+		[ -z "$(standin_of "$p")" ] ||
+			die "testing/stand-ins has a stand-in for $p that ${tree#"$TOP"/} lacks: run \"make tree\""
+		continue
+	fi
+	[ "$p" = "$lastp" ] || die "the posting $p has a stand-in but is not the last posting"
 	git rev-parse -q --verify "refs/heads/$branch.$s" > /dev/null ||
 		die "no branch $branch.$s for the stand-in testing/$s before the posting $p: run \"make tree\""
 	sends="$sends $branch.$s"
@@ -123,8 +143,13 @@ replay()
 	parent=$(git rev-parse "$1")
 	GIT_INDEX_FILE=$idx git read-tree "$parent" || return 1
 	for c in $(git rev-list --reverse "$2..$3"); do
-		git diff --binary --full-index "$c~1" "$c" > "$tmp/replay.diff" || return 1
-		GIT_INDEX_FILE=$idx git apply --cached "$tmp/replay.diff" 2> "$tmp/apply.err" ||
+		# Without the user's configuration (prefixes, colour, external
+		# diff, whitespace fixing would change the patches).
+		HOME=$BUILD/state/empty-home XDG_CONFIG_HOME=$BUILD/state/empty-home GIT_CONFIG_NOSYSTEM=1 \
+			git diff-tree -p --binary --full-index --no-ext-diff --no-textconv "$c~1" "$c" \
+			> "$tmp/replay.diff" || return 1
+		HOME=$BUILD/state/empty-home XDG_CONFIG_HOME=$BUILD/state/empty-home GIT_CONFIG_NOSYSTEM=1 \
+		GIT_INDEX_FILE=$idx git apply --cached --whitespace=nowarn "$tmp/replay.diff" 2> "$tmp/apply.err" ||
 			{ echo "$(git log -1 --format=%s "$c"): $(head -n 1 "$tmp/apply.err")" >&2; return 1; }
 		tree=$(GIT_INDEX_FILE=$idx git write-tree) || return 1
 		parent=$(git cat-file commit "$c" | sed '1,/^$/d' |
@@ -167,11 +192,15 @@ else
 			die "the posting $p ($to) does not build on $from: rebase with --update-refs"
 		[ "$(git rev-parse "$from")" != "$(git rev-parse "$to")" ] ||
 			die "the posting $p ($to) has no patches"
-		s=$(standin_of "$p")
+		s=$(git config "branch.$branch.standin-$p")
 		if [ -n "$s" ]; then
 			sb=$branch.$s
 			git merge-base --is-ancestor "$from" "$sb" && git merge-base --is-ancestor "$sb" "$to" ||
 				die "the stand-in $sb is not between $from and $to: rebase with --update-refs"
+			[ "$(git rev-parse "$sb")" != "$(git rev-parse "$from")" ] ||
+				die "the stand-in $sb has no commits"
+			[ "$(git rev-parse "$sb")" != "$(git rev-parse "$to")" ] ||
+				die "the posting $p has no commits after its stand-in $sb"
 			HOME=$BUILD/state/empty-home XDG_CONFIG_HOME=$BUILD/state/empty-home GIT_CONFIG_NOSYSTEM=1 \
 				pgit -c core.abbrev=12 format-patch -q --no-signature --zero-commit \
 				-o "$tmp/standin/$s" "$from..$sb" ||
@@ -180,6 +209,7 @@ else
 			# fmt (its description is the cover letter).
 			top=$(replay "$from" "$sb" "$to") ||
 				die "the posting $p does not apply without its stand-in testing/$s"
+			git config --remove-section "branch.$branch.export-$p" 2> /dev/null
 			git branch -f "$branch.export-$p" "$top" > /dev/null &&
 				git config "branch.$branch.export-$p.description" "$(git config "branch.$to.description")" ||
 				die "cannot make the branch $branch.export-$p"
@@ -214,20 +244,20 @@ else
 	for p in $postings; do
 		c=$(posting_cover "$tmp/out/$p")
 		if [ -n "$ids" ] && [ -n "$c" ]; then
-			printf '%s\n' "$ids" | awk -v f="$c" '
-				{ id[n++] = $0 }
-				END {
-					while ((getline l < f) > 0) {
-						if (l ~ /^prerequisite-patch-id: /) {
-							if (!done)
-								for (i = 0; i < n; i++)
-									print "prerequisite-patch-id: " id[i]
-							done = 1
-							continue
-						}
-						print l
-					}
-				}' > "$c.new" && mv "$c.new" "$c" || die "cannot rewrite the prerequisites of $p"
+			# Only the lines after base-commit:, which format-patch
+			# writes at the end of the cover letter.
+			printf '%s\n' "$ids" > "$tmp/ids"
+			awk 'FNR == NR { id[n++] = $0; next }
+			     /^base-commit: / { tail = 1 }
+			     tail && /^prerequisite-patch-id: / {
+				if (!done)
+					for (i = 0; i < n; i++)
+						print "prerequisite-patch-id: " id[i]
+				done = 1
+				next
+			     }
+			     { print }' "$tmp/ids" "$c" > "$c.new" && [ -s "$c.new" ] && mv "$c.new" "$c" ||
+				die "cannot rewrite the prerequisites of $p"
 		fi
 		for f in $(dir_patches "$tmp/out/$p"); do
 			ids=$(printf '%s\n%s' "$ids" "$(git patch-id --stable < "$f" | cut -d' ' -f1)" | grep .)

@@ -262,7 +262,7 @@ series_postings()
 # The stand-in directory (under testing/) of a posting, or nothing.
 standin_of()
 {
-	sed -e 's/#.*//' "$TOP/testing/stand-ins" 2>/dev/null |
+	sed -e 's/#.*//' "${STANDINS:-$TOP/testing/stand-ins}" 2>/dev/null |
 		awk -v p="$1" '$1 == p { print $2; exit }'
 }
 
@@ -284,8 +284,8 @@ series_patches()
 		if [ -e "$1/postings" ]; then
 			s=$(standin_of "$(basename "$d")")
 			if [ -n "$s" ]; then
-				[ -d "$TOP/testing/$s" ] ||
-					{ echo "testing/stand-ins names testing/$s, which does not exist" >&2; return 1; }
+				[ -n "$(dir_patches "$TOP/testing/$s")" ] ||
+					{ echo "testing/stand-ins names testing/$s for $(basename "$d"), which has no patches" >&2; return 1; }
 				dir_patches "$TOP/testing/$s"
 			fi
 		fi
@@ -346,7 +346,7 @@ patch_label()
 # per git version.  AM_MEMO=0 applies every patch (the round trip does).
 am_series()
 {
-	local p reason log memo sum cur hit pending empty
+	local p reason log memo sum cur hit pending empty list
 	# One log per worktree, so that two steps applying at once do not mix.
 	log=$(git rev-parse --absolute-git-dir)/workbench-am.log
 	memo=$(git rev-parse --path-format=absolute --git-common-dir)/workbench-am-$(git --version |
@@ -356,7 +356,8 @@ am_series()
 	mkdir -p "$empty"
 	cur=$(git rev-parse --verify -q 'base^{commit}') || return 1
 	pending=1	# the worktree is not yet at $cur
-	for p in $(series_patches "$1"); do
+	list=$(series_patches "$1") || return 1
+	for p in $list; do
 		sum=$(sha256sum < "$p" | cut -c1-64)
 		if [ -n "$pending" ]; then
 			hit=$(grep "^$cur $sum [0-9a-f]\{40\}\$" "$memo" 2>/dev/null | tail -n 1 | cut -d' ' -f3)
@@ -562,7 +563,9 @@ checkpatch_patch()
 {
 	local t types bad=0
 	[ -r "$2" ] || { echo "FAIL: no patch $2"; return 1; }
-	perl "$1/scripts/checkpatch.pl" --strict --show-types --no-color "$2" > "$3" 2>&1
+	# Without the user's ~/.checkpatch.conf: the same verdict for everyone.
+	mkdir -p "$BUILD/state/empty-home"
+	HOME=$BUILD/state/empty-home perl "$1/scripts/checkpatch.pl" --strict --show-types --no-color "$2" > "$3" 2>&1
 	cat "$3"
 	grep -q '^ERROR:' "$3" && { echo "FAIL: checkpatch errors"; bad=1; }
 	# A checkpatch that died half-way prints no errors, and no total.

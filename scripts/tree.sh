@@ -49,6 +49,18 @@ if ! am_series "$series" > "$state/applied" 2> "$state/am.err"; then
 ${tree#"$TOP"/} is unchanged."
 fi
 count=$(wc -l < "$state/applied")
+postings=$(series_postings "$series") || die "cannot read ${series#"$TOP"/}/postings"
+# Where each stand-in ends, found before anything of the tree changes.
+standin_ends=
+if [ -e "$series/postings" ]; then
+	for d in $postings; do
+		sdir=$(standin_of "$(basename "$d")")
+		[ -n "$sdir" ] || continue
+		end=$(grep -F " $TOP/testing/$sdir/" "$state/applied" | tail -n 1 | cut -d' ' -f1)
+		[ -n "$end" ] || die "the stand-in testing/$sdir was not applied"
+		standin_ends="$standin_ends $(basename "$d"):$sdir:$end"
+	done
+fi
 git checkout -q -B "$branch"
 
 # A folder of postings: each posting but the last ends at a branch of its
@@ -61,20 +73,26 @@ for b in $(git for-each-ref --format='%(refname:short)' "refs/heads/$branch.*");
 done
 git config --unset "branch.$branch.postings"
 git config --unset "branch.$branch.workbench-rfc"
-postings=$(series_postings "$series") || die "cannot read ${series#"$TOP"/}/postings"
+for k in $(git config --name-only --get-regexp "^branch\.$branch\.standin-" 2> /dev/null); do
+	git config --unset "$k"
+done
 last=$(echo "$postings" | tail -n 1)
 names=
 for d in $postings; do
 	b=$branch
 	if [ -e "$series/postings" ]; then
 		names="$names $(basename "$d")"
-		# Its stand-in ends at a branch of its own, BRANCH.DIR.
-		sdir=$(standin_of "$(basename "$d")")
-		if [ -n "$sdir" ]; then
-			end=$(grep -F " $TOP/testing/$sdir/" "$state/applied" | tail -n 1 | cut -d' ' -f1)
-			[ -n "$end" ] || die "the stand-in testing/$sdir has no patches"
-			git branch -q -f "$branch.$sdir" "$end"
-		fi
+		# Its stand-in ends at a branch of its own, BRANCH.DIR, and
+		# branch.BRANCH.standin-POSTING tells "make export" about it.
+		for e in $standin_ends; do
+			case $e in
+			"$(basename "$d")":*)
+				sdir=${e#*:}
+				git branch -q -f "$branch.${sdir%%:*}" "${sdir#*:}"
+				git config "branch.$branch.standin-$(basename "$d")" "${sdir%%:*}"
+				;;
+			esac
+		done
 		[ "$d" = "$last" ] || b=$branch.$(basename "$d")
 		end=$(grep -F " $d/" "$state/applied" | tail -n 1 | cut -d' ' -f1)
 		[ -n "$end" ] || die "the posting ${d#"$TOP"/} has no patches"

@@ -123,9 +123,14 @@ envkey=$( { echo "$name"; cat "$TOP/scripts/verify.sh" "$TOP/scripts/lib.sh" \
 	"$TOP/scripts/kconfig.sh" "$TOP/scripts/sparse.sh" "$TOP/kernel/checkpatch-allow.txt" \
 	"$cfgdir"/*.config "$baseline"/*.txt 2> /dev/null
 	gcc --version; ld --version | head -n 1; make --version | head -n 1
-	"$sparse" --version 2>&1; git --version; perl -v | grep -m 1 version; } |
+	"$sparse" --version 2>&1; git --version; perl -v | grep -m 1 version
+	dpkg-query -W libc6-dev libelf-dev libssl-dev pahole dwarves bison flex 2> /dev/null
+	env | grep -E '^(KCFLAGS|KCPPFLAGS|KAFLAGS|KBUILD_[A-Z_]*|LLVM|CC|HOSTCC|CROSS_COMPILE|ARCH|CFLAGS|LDFLAGS)=' |
+		LC_ALL=C sort; } |
 	sha256sum | cut -c1-64)
 mkdir -p "$memo_dir" 2> /dev/null
+# Entries not used for 60 days go.
+find "$memo_dir" -type f -mtime +60 -delete 2> /dev/null
 
 i=0
 built=
@@ -142,19 +147,22 @@ while read -r commit patch; do
 	files=$(git diff --no-renames --name-only "$commit~1" "$commit")
 	msg "patch $i/$n: $p"
 
-	mkey=$(printf '%s\n%s\n%s\n' "$envkey" "$commit" "$(sha256sum < "$patch" | cut -c1-64)" |
-		sha256sum | cut -c1-64)
+	# Whether it is the last patch too: the last one always builds the
+	# selftests.
+	mkey=$(printf '%s\n%s\n%s\n%s\n' "$envkey" "$commit" "$(sha256sum < "$patch" | cut -c1-64)" \
+		"$([ "$i" -eq "$n" ] && echo last)" | sha256sum | cut -c1-64)
 	mfile=$memo_dir/$mkey
 	if [ "${VERIFY_MEMO:-1}" != 0 ] && [ -s "$mfile" ]; then
 		when=$(head -n 1 "$mfile")
 		msg "$p: verified on $when with the same commit, patch file, checks and tools: results reused"
-		tail -n +2 "$mfile" > "$BUILD/state/verify-memo-rows"
+		touch "$mfile" 2> /dev/null
+		tail -n +2 "$mfile" > "$BUILD/state/verify-memo-rows-$name"
 		while IFS='	' read -r name_ status_ secs_ note_; do
 			record "$p" "$name_" "$status_" 0 "" \
 				"reused: verified on $when ($secs_ s then), same commit ${commit%"${commit#????????????}"}, patch, checks and tools${note_:+; $note_}"
-		done < "$BUILD/state/verify-memo-rows"
-		grep -q '^build: KVM modules' "$BUILD/state/verify-memo-rows" && built=$i
-		grep -q '^build: KVM without TDX and SEV, through modpost	pass' "$BUILD/state/verify-memo-rows" &&
+		done < "$BUILD/state/verify-memo-rows-$name"
+		grep -q '^build: KVM modules' "$BUILD/state/verify-memo-rows-$name" && built=$i
+		grep -q '^build: KVM without TDX and SEV, through modpost	pass' "$BUILD/state/verify-memo-rows-$name" &&
 			built_nocc=$i
 		continue
 	fi
@@ -257,12 +265,14 @@ while read -r commit patch; do
 		fi
 	fi
 
-	# Remember a patch all of whose checks passed (or were skipped).
-	tail -n +$((rows0 + 1)) "$RESULTS" | awk -F'\t' -v p="$p" '$1 == p' > "$BUILD/state/verify-rows"
-	if [ -s "$BUILD/state/verify-rows" ] &&
-	   ! awk -F'\t' '$3 != "pass" && $3 != "skip"' "$BUILD/state/verify-rows" | grep -q .; then
+	# Remember a patch all of whose checks passed (or were skipped), in a
+	# run with no failure so far: a skip ("the kernel is patch K's")
+	# leans on the patches before it, and a failure may have no row.
+	tail -n +$((rows0 + 1)) "$RESULTS" | awk -F'\t' -v p="$p" '$1 == p' > "$BUILD/state/verify-rows-$name"
+	if [ "$failures" -eq 0 ] && [ -s "$BUILD/state/verify-rows-$name" ] &&
+	   ! awk -F'\t' '$3 != "pass" && $3 != "skip"' "$BUILD/state/verify-rows-$name" | grep -q .; then
 		{ date -u '+%Y-%m-%d %H:%M UTC'
-		  awk -F'\t' 'BEGIN { OFS = "\t" } { print $2, $3, $4, $6 }' "$BUILD/state/verify-rows"; } \
+		  awk -F'\t' 'BEGIN { OFS = "\t" } { print $2, $3, $4, $6 }' "$BUILD/state/verify-rows-$name"; } \
 			> "$mfile.tmp.$$" 2> /dev/null && mv "$mfile.tmp.$$" "$mfile" 2> /dev/null
 	fi
 done < "$BUILD/state/verify-applied"

@@ -178,11 +178,24 @@ tail=$(echo "$all" | grep -A1 -F "/testing/tdx-standin/" | tail -n 1)
 n=$(grep -c '^prerequisite-patch-id: ' "$TOP/series/tdx-tests/0000-cover-letter.patch")
 want=$( (dir_patches "$TOP/series/fixes"; dir_patches "$TOP/series/abi") | wc -l)
 if [ "$(standin_of tdx-tests)" = tdx-standin ] && [ "${tail#"$TOP"/series/}" != "$tail" ] &&
-   [ "$(basename "$(dirname "$tail")")" = tdx-tests ] && [ "$n" -eq "$want" ] &&
-   ! grep -q '/testing/tdx-standin/' "$TOP/series/tdx-tests/0001-"*.patch; then
+   [ "$(basename "$(dirname "$tail")")" = tdx-tests ] && [ "$n" -eq "$want" ]; then
 	ok "the stand-in applies right before tdx-tests, and its prerequisites are fixes and abi only ($n)"
 else
 	notok "stand-in order or prerequisites: after it $tail; $n prerequisites, $want wanted"
+fi
+
+# A stand-in that is missing fails the series, naming it, and leaves the
+# tree as it was.
+head=$(git -C "$rt" rev-parse HEAD)
+printf 'tdx-tests\tno-such-stand-in\n' > "$tmp/stand-ins"
+if STANDINS=$tmp/stand-ins FORCE=1 AM_MEMO=0 sh "$TOP/scripts/tree.sh" linux-7.3 "$TOP/series" "$rt" \
+	> "$tmp/tree.log" 2>&1; then
+	notok "tree.sh applied tdx-tests without its stand-in"
+elif grep -q 'testing/no-such-stand-in for tdx-tests, which has no patches' "$tmp/tree.log" &&
+     [ "$(git -C "$rt" rev-parse HEAD)" = "$head" ]; then
+	ok "a missing stand-in fails tree.sh, named, and the tree stays as it was"
+else
+	notok "a missing stand-in: $(head -n 2 "$tmp/tree.log" | paste -sd' ')"
 fi
 
 # postings-check.sh: prerequisites that are not the earlier patches fail.

@@ -24,13 +24,20 @@ timed()		# timed LABEL COMMAND...: run, print and keep the seconds
 	shift
 	msg "bench: $label (log: $root/$label.log)"
 	t0=$(date +%s)
-	"$@" > "$root/$label.log" 2>&1
+	# In a session of its own, so that stopping the bench stops all of
+	# it: a make check left behind would go on building (seen once).
+	setsid "$@" > "$root/$label.log" 2>&1 &
+	child=$!
+	wait "$child"
 	rc=$?
+	child=
 	t1=$(date +%s)
 	echo "$label: $((t1 - t0)) s (exit $rc)" | tee -a "$root/times"
 	[ "$rc" = 0 ] || failed=1
 }
 failed=0
+child=
+trap '[ -n "$child" ] && pkill -TERM -g "$child"; exit 143' INT TERM HUP
 
 git clone -q "$TOP" "$root/cold"
 cp -r "$TOP/series" "$root/cold/"	# what is being benchmarked, committed or not

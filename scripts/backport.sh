@@ -11,19 +11,31 @@
 #          on each (no error, only the types of kernel/checkpatch-allow.txt);
 #          git am of all of them on the pinned base (kernel/linux-6.12.pin)
 #          in a fresh worktree, build/backport-linux-6.12;
-#   build  tinyconfig + kernel/config/base.config + the backport's
-#          config/kvm-modules.config (KVM_AMD_SEV=y, KVM_WERROR=y), then
-#          "make vmlinux modules", so that modpost runs; no warning allowed;
+#   build  tinyconfig + kernel/config/base.config + kernel/config/boot.config
+#          + the backport's config/kvm-modules.config (KVM_AMD_SEV=y,
+#          KVM_WERROR=y), then "make vmlinux modules", so that modpost runs;
+#          no warning allowed;
 #   each   the same build after each patch on its own (about 40 s each,
 #          incremental), as maintainer-kvm-x86.rst asks of a series;
 #   kunit  scripts/inkernel.sh linux-6.12 with the backport's patches and its
 #          testing/ (KUnit only, no selftests): the 6.12 bzImage booted
-#          under QEMU TCG, every KUnit case must pass.
+#          under QEMU TCG, every KUnit case must pass.  Built in the same
+#          worktree as the module build, and first from a copy of its output
+#          directory (the configurations differ only in how KVM is built and
+#          in the KUnit suite), so that a new machine does not build a second
+#          6.12 kernel from nothing.
 # Every check is recorded for the report.  Exit status 1 on any failure.
 . "$(dirname "$0")/lib.sh"
 
 name=linux-6.12
 dir=$TOP/backports/debian-6.12
+# frags_of WHICH: the configuration fragments of the module build
+# (kvm-modules) or of the KUnit image (inkernel).  Both have base.config
+# and boot.config, so that the image can start from the module build.
+frags_of()
+{
+	echo "$TOP/kernel/config/base.config $TOP/kernel/config/boot.config $dir/config/$1.config"
+}
 wt=$(kwork_tree backport "$name")
 out=$(kwork_out "$name")/kvm-modules || die "cannot make the output directories of $name"
 logs=$BUILD/logs/$name/backport
@@ -139,8 +151,7 @@ apply_all()
 
 modules_build()
 {
-	sh "$TOP/scripts/kconfig.sh" "$wt" "$out" "$TOP/kernel/config/base.config" \
-		"$dir/config/kvm-modules.config" || return 1
+	sh "$TOP/scripts/kconfig.sh" "$wt" "$out" $(frags_of kvm-modules) || return 1
 	grep -E '^CONFIG_(KVM|KVM_AMD|KVM_INTEL|KVM_AMD_SEV|KVM_WERROR)=' "$out/.config"
 	clean_run kmake "$wt" "$out" vmlinux modules || return 1
 	ls -l "$out/arch/x86/kvm/kvm.ko" "$out/arch/x86/kvm/kvm-amd.ko" || return 1
@@ -193,7 +204,7 @@ for s in $steps; do
 		;;
 	kunit)
 		INKERNEL_SERIES=$dir INKERNEL_TESTING=$dir/testing INKERNEL_TESTS=none \
-		INKERNEL_CONFIG="$TOP/kernel/config/base.config $dir/config/inkernel.config" \
+		INKERNEL_CONFIG="$(frags_of inkernel)" INKERNEL_TREE=backport INKERNEL_SEED=kvm-modules \
 			sh "$TOP/scripts/inkernel.sh" "$name" || fail
 		;;
 	esac

@@ -26,8 +26,8 @@ shared_worktree "$name" "$wt" || die "cannot prepare $wt"
 cd "$wt" || exit 1
 git checkout -q --detach base
 commit=$(git rev-parse HEAD)
-sh "$TOP/scripts/kconfig.sh" "$wt" "$out/kvm-modules" "$cfgdir/base.config" "$cfgdir/kvm-modules.config" ||
-	die "cannot configure kvm-modules"
+# shellcheck disable=SC2046
+sh "$TOP/scripts/kconfig.sh" "$wt" "$out/kvm-modules" $(kvm_modules_frags) || die "cannot configure kvm-modules"
 
 # What the series touches, read from its patches.
 touched=$(cat $(series_patches "$series") /dev/null | sed -n 's|^+++ b/||p' | sort -u)

@@ -20,8 +20,8 @@ mkdir -p "$BUILD/state"
 (cd "$wt" && am_series "$TOP/series" > /dev/null) ||
 	die "the series does not apply"
 msg "host: building the KVM selftests of the patched tree"
-sh "$TOP/scripts/kconfig.sh" "$wt" "$out" "$TOP/kernel/config/base.config" \
-	"$TOP/kernel/config/kvm-modules.config" || exit 1
+# shellcheck disable=SC2046
+sh "$TOP/scripts/kconfig.sh" "$wt" "$out" $(kvm_modules_frags) || exit 1
 mkdir -p "$BUILD/logs"
 rm -f "$out/.workbench-selftests"
 kselftests_build "$wt" "$out" > "$BUILD/logs/host-selftests.log" 2>&1 ||

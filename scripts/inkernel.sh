@@ -26,23 +26,25 @@
 #        INKERNEL_CONFIG="FRAG..."   the fragments instead of kernel/config/base.config,
 #                                    boot.config and inkernel.config (testing's
 #                                    *.config follow)
-#        INKERNEL_TREE=WORD          the worktree KWORK/WORD-NAME instead of kunit-NAME
-#                                    (backport.sh: the one its module build uses)
+#        INKERNEL_TREE=WORD          the worktree KWORK/WORD-NAME (default verify-NAME,
+#                                    verify.sh's; backport.sh: backport, its module build's)
 #        INKERNEL_SEED=DIR           when the output directory was never built from
 #                                    this worktree, start it as a copy of the output
-#                                    directory DIR of NAME (built from the same
-#                                    worktree, in a configuration that differs from
-#                                    this one in a few options: kernel/config/boot.config);
+#                                    directory DIR of NAME (default kvm-modules: built
+#                                    from the same worktree, in a configuration that
+#                                    differs from this one in how KVM is built and in
+#                                    a few KVM options, see kernel/config/boot.config);
 #                                    kbuild then rebuilds only what those options reach
 #        INKERNEL_REPEAT=N           boot the image N times (scripts/soak.sh): each
 #                                    run's files in build/logs/NAME/inkernel/repeat-WHICH/run-K,
 #                                    the runs' verdicts in repeat-WHICH/summary.tsv
 #
-# Steps, in KWORK/kunit-NAME (a worktree of the base cache, see lib.sh;
-# INKERNEL_TREE names another):
+# Steps, in KWORK/verify-NAME (verify.sh's worktree of the base cache, see
+# lib.sh; INKERNEL_TREE names another):
 #   1. reset to the base, apply series/ (am_series), then testing/*.patch;
-#   2. tinyconfig + base.config + boot.config + inkernel.config +
-#      testing/*.config, bzImage;
+#   2. tinyconfig + base.config + boot.config + selftests.config +
+#      inkernel.config + testing/*.config, bzImage (the first build on a
+#      machine from a copy of verify.sh's output directory kvm-modules);
 #   3. the KVM selftests of the same tree, and an initramfs with them, their
 #      shared libraries, busybox, inkernel-run and inkernel-init.sh as /init;
 #   4. boot under QEMU TCG with nested SVM (-enable-kvm does not work here);
@@ -65,7 +67,7 @@ which=${INKERNEL_TESTS:-list}
 case $on in series|base) ;; *) die "INKERNEL_ON must be series or base" ;; esac
 case $which in list|all|none) ;; *) die "INKERNEL_TESTS must be list, all or none" ;; esac
 
-wt=$(kwork_tree "${INKERNEL_TREE:-kunit}" "$name")
+wt=$(kwork_tree "${INKERNEL_TREE:-verify}" "$name")
 out=$(kwork_out "$name")/inkernel || die "cannot make the output directories of $name"
 logs=$BUILD/logs/$name/inkernel
 variant=${INKERNEL_VARIANT:-}
@@ -181,7 +183,7 @@ printf '%s\n%s\n%s\n%s\n' "$key" "$head" "$nseries" "$ntesting" > "$stamp"
 msg "inkernel: tree at $(git log -1 --format='%h %s' | cut -c1-70)"
 
 # --- 2. The kernel -------------------------------------------------------
-frags=${INKERNEL_CONFIG:-"$TOP/kernel/config/base.config $TOP/kernel/config/boot.config $TOP/kernel/config/inkernel.config"}
+frags=${INKERNEL_CONFIG:-"$TOP/kernel/config/base.config $TOP/kernel/config/boot.config $TOP/kernel/config/selftests.config $TOP/kernel/config/inkernel.config"}
 { [ "$on" = series ] || [ -n "$basetesting" ]; } &&
 	frags="$frags $(ls "$testing"/*.config 2>/dev/null | LC_ALL=C sort | tr '\n' ' ')"
 # A first build from this worktree: a copy of a built output directory of
@@ -190,8 +192,8 @@ frags=${INKERNEL_CONFIG:-"$TOP/kernel/config/base.config $TOP/kernel/config/boot
 # below; kbuild rebuilds only what the options that differ reach.  An
 # output directory built from another worktree (an earlier layout) would
 # be rebuilt whole, so it is replaced the same way.
-seed=${INKERNEL_SEED:+$KWORK/out/$name/$INKERNEL_SEED}
-if [ -n "$seed" ] && ! grep -qxF "include $wt/Makefile" "$out/Makefile" 2> /dev/null &&
+seed=$KWORK/out/$name/${INKERNEL_SEED:-kvm-modules}
+if ! grep -qxF "include $wt/Makefile" "$out/Makefile" 2> /dev/null &&
    [ -e "$seed/vmlinux" ] && grep -qxF "include $wt/Makefile" "$seed/Makefile" 2> /dev/null; then
 	step "starting the output directory from ${seed#"$KWORK"/} (same worktree)"
 	rm -rf "$out" && mkdir -p "$out" &&
@@ -200,8 +202,8 @@ if [ -n "$seed" ] && ! grep -qxF "include $wt/Makefile" "$out/Makefile" 2> /dev/
 	# What names the copy's old path: its Makefile, and the command
 	# records of tools/ (objtool), whose build compares commands; a
 	# rebuilt objtool would make kbuild run again for every object.
-	find "$out" -name '.*.cmd' -exec grep -lF "$seed/" {} + 2> /dev/null |
-		xargs -r sed -i "s|$seed/|$out/|g" &&
+	find "$out" -name '.*.cmd' -exec grep -lZF "$seed/" {} + 2> /dev/null |
+		xargs -0 -r sed -i "s|$seed/|$out/|g" &&
 		sed -i "s|^export KBUILD_OUTPUT = .*|export KBUILD_OUTPUT = $out|" "$out/Makefile" ||
 		give_up "cannot move the copy of $seed to $out"
 fi

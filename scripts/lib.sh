@@ -161,6 +161,16 @@ clean_run()
 	rm -f "$tmp"
 }
 
+# The fragments of the per-patch build with TDX and SEV (output directory
+# kvm-modules, and kvm-w1 for W=1): KVM as modules, on the platform of the
+# in-kernel test image (boot.config, selftests.config), whose first build
+# on a machine starts from a copy of that output directory.
+kvm_modules_frags()
+{
+	echo "$TOP/kernel/config/base.config $TOP/kernel/config/boot.config" \
+		"$TOP/kernel/config/selftests.config $TOP/kernel/config/kvm-modules.config"
+}
+
 # The compiler command for kernel builds.
 kcc()
 {

@@ -72,12 +72,12 @@ msg "verify: $n patches applied to $name"
 # The output directories: the per-patch builds, and W=1 in its own
 # directory so that switching flags does not rebuild the others.
 git checkout -q --detach base
-for cfg in kvm-modules kvm-nocc; do
-	sh "$TOP/scripts/kconfig.sh" "$wt" "$out/$cfg" "$cfgdir/base.config" "$cfgdir/$cfg.config" ||
-		die "cannot configure $cfg"
+# shellcheck disable=SC2046
+for cfg in kvm-modules kvm-w1; do
+	sh "$TOP/scripts/kconfig.sh" "$wt" "$out/$cfg" $(kvm_modules_frags) || die "cannot configure $cfg"
 done
-sh "$TOP/scripts/kconfig.sh" "$wt" "$out/kvm-w1" "$cfgdir/base.config" "$cfgdir/kvm-modules.config" ||
-	die "cannot configure kvm-w1"
+sh "$TOP/scripts/kconfig.sh" "$wt" "$out/kvm-nocc" "$cfgdir/base.config" "$cfgdir/kvm-nocc.config" ||
+	die "cannot configure kvm-nocc"
 
 sparse_check()	# sparse_check OBJS...: no new sparse warnings
 {

@@ -24,17 +24,19 @@
 #                                    which holds both: cheaper than a second directory,
 #                                    which a cold run would build from nothing)
 #        INKERNEL_CONFIG="FRAG..."   the fragments instead of kernel/config/base.config,
-#                                    boot.config and inkernel.config (testing's
-#                                    *.config follow)
-#        INKERNEL_TREE=WORD          the worktree KWORK/WORD-NAME (default verify-NAME,
-#                                    verify.sh's; backport.sh: backport, its module build's)
+#                                    boot.config, selftests.config and inkernel.config
+#                                    (testing's *.config follow)
+#        INKERNEL_TREE=WORD          the worktree KWORK/WORD-NAME (default: that of the
+#                                    per-patch module build, verify-linux-7.3 or
+#                                    backport-linux-6.12)
 #        INKERNEL_SEED=DIR           when the output directory was never built from
 #                                    this worktree, start it as a copy of the output
 #                                    directory DIR of NAME (default kvm-modules: built
 #                                    from the same worktree, in a configuration that
 #                                    differs from this one in how KVM is built and in
 #                                    a few KVM options, see kernel/config/boot.config);
-#                                    kbuild then rebuilds only what those options reach
+#                                    kbuild then rebuilds only what those options reach;
+#                                    INKERNEL_SEED=none: no copy (a build from nothing)
 #        INKERNEL_REPEAT=N           boot the image N times (scripts/soak.sh): each
 #                                    run's files in build/logs/NAME/inkernel/repeat-WHICH/run-K,
 #                                    the runs' verdicts in repeat-WHICH/summary.tsv
@@ -67,7 +69,11 @@ which=${INKERNEL_TESTS:-list}
 case $on in series|base) ;; *) die "INKERNEL_ON must be series or base" ;; esac
 case $which in list|all|none) ;; *) die "INKERNEL_TESTS must be list, all or none" ;; esac
 
-wt=$(kwork_tree "${INKERNEL_TREE:-verify}" "$name")
+# The worktree of the base's per-patch module build: verify.sh's, or for
+# linux-6.12 backport.sh's.
+tree=verify
+[ "$name" = linux-6.12 ] && tree=backport
+wt=$(kwork_tree "${INKERNEL_TREE:-$tree}" "$name")
 out=$(kwork_out "$name")/inkernel || die "cannot make the output directories of $name"
 logs=$BUILD/logs/$name/inkernel
 variant=${INKERNEL_VARIANT:-}
@@ -122,6 +128,11 @@ give_up()
 step "base and worktree"
 sh "$TOP/scripts/base.sh" "$name" || give_up "no base tree"
 shared_worktree "$name" "$wt" || give_up "cannot prepare $wt"
+# The image's own worktree of an earlier layout (kunit-NAME) is not used.
+if [ "${INKERNEL_TREE:-$tree}" != kunit ] && [ -d "$KWORK/kunit-$name" ]; then
+	git --git-dir="$BASE_CACHE/$name.git" worktree remove --force "$KWORK/kunit-$name" 2> /dev/null ||
+		rm -rf "$KWORK/kunit-$name"
+fi
 cd "$wt" || exit 1
 
 t0=$(date +%s)
@@ -193,19 +204,21 @@ frags=${INKERNEL_CONFIG:-"$TOP/kernel/config/base.config $TOP/kernel/config/boot
 # output directory built from another worktree (an earlier layout) would
 # be rebuilt whole, so it is replaced the same way.
 seed=$KWORK/out/$name/${INKERNEL_SEED:-kvm-modules}
-if ! grep -qxF "include $wt/Makefile" "$out/Makefile" 2> /dev/null &&
+if [ "${INKERNEL_SEED:-}" != none ] && ! grep -qxF "include $wt/Makefile" "$out/Makefile" 2> /dev/null &&
    [ -e "$seed/vmlinux" ] && grep -qxF "include $wt/Makefile" "$seed/Makefile" 2> /dev/null; then
 	step "starting the output directory from ${seed#"$KWORK"/} (same worktree)"
-	rm -rf "$out" && mkdir -p "$out" &&
-		rsync -a --exclude=/kselftest --exclude='/.workbench-*' "$seed/" "$out/" ||
-		give_up "cannot copy $seed to $out"
+	# Copied beside it and moved into place only when complete: an
+	# interrupted copy must not pass for a directory of this worktree.
 	# What names the copy's old path: its Makefile, and the command
 	# records of tools/ (objtool), whose build compares commands; a
 	# rebuilt objtool would make kbuild run again for every object.
-	find "$out" -name '.*.cmd' -exec grep -lZF "$seed/" {} + 2> /dev/null |
-		xargs -0 -r sed -i "s|$seed/|$out/|g" &&
-		sed -i "s|^export KBUILD_OUTPUT = .*|export KBUILD_OUTPUT = $out|" "$out/Makefile" ||
-		give_up "cannot move the copy of $seed to $out"
+	rm -rf "$out.new" && mkdir -p "$out.new" &&
+		rsync -a --exclude=/kselftest --exclude='/.workbench-*' "$seed/" "$out.new/" &&
+		{ find "$out.new" -name '.*.cmd' -exec grep -lZF "$seed/" {} + 2> /dev/null |
+			xargs -0 -r sed -i "s|$seed/|$out/|g"; } &&
+		sed -i "s|^export KBUILD_OUTPUT = .*|export KBUILD_OUTPUT = $out|" "$out.new/Makefile" &&
+		rm -rf "$out" && mv "$out.new" "$out" ||
+		give_up "cannot copy $seed to $out"
 fi
 step "configuring (tinyconfig +$(for f in $frags; do printf ' %s' "$(basename "$f")"; done))"
 # shellcheck disable=SC2086

@@ -19,8 +19,9 @@ export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
 # The kernel trees that get built, and their output directories, live
 # outside the clone as well, at fixed paths (kbuild's dependency files and
 # ccache's keys hold them relative to $KWORK): $KWORK/ROLE-NAME, one
-# worktree of the base cache's repository per role (verify, kunit,
-# backport, stable), and $KWORK/out/NAME/CONFIG, as build/ had them.  Git
+# worktree of the base cache's repository per role (verify, backport,
+# stable; an in-kernel image uses its base's, see inkernel.sh), and
+# $KWORK/out/NAME/CONFIG, as build/ had them.  Git
 # rewrites a file of a worktree only where a checkout changes it, so a
 # fresh clone's first build is incremental from the machine's last run
 # instead of a whole kernel from ccache.  The trees of one base serve one

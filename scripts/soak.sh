@@ -76,7 +76,7 @@ for set in $only; do
 		dir=$TOP/backports/debian-6.12
 		INKERNEL_SERIES=$dir INKERNEL_TESTING=$dir/testing INKERNEL_TESTS=none \
 		INKERNEL_CONFIG="$TOP/kernel/config/base.config $TOP/kernel/config/boot.config $dir/config/inkernel.config" \
-		INKERNEL_TREE=backport INKERNEL_SEED=kvm-modules INKERNEL_REPEAT=$boots sh "$TOP/scripts/inkernel.sh" linux-6.12 > "$work/linux-6.12-kunit.log" 2>&1
+		INKERNEL_REPEAT=$boots sh "$TOP/scripts/inkernel.sh" linux-6.12 > "$work/linux-6.12-kunit.log" 2>&1
 		set_summary "6.12 backport image, KUnit only" linux-6.12 none "$boots"
 		;;
 	full)

@@ -204,11 +204,12 @@ for s in $steps; do
 		;;
 	kunit)
 		# The image is the backport plus its testing patch, in this
-		# worktree; afterwards the worktree holds the backport alone
+		# worktree (inkernel.sh's default for linux-6.12, as is starting
+		# from the kvm-modules output directory); afterwards the worktree holds the backport alone
 		# again, as the other steps expect.
 		tip=$(git -C "$wt" rev-parse -q --verify HEAD 2> /dev/null)
 		INKERNEL_SERIES=$dir INKERNEL_TESTING=$dir/testing INKERNEL_TESTS=none \
-		INKERNEL_CONFIG="$(frags_of inkernel)" INKERNEL_TREE=backport INKERNEL_SEED=kvm-modules \
+		INKERNEL_CONFIG="$(frags_of inkernel)" \
 			sh "$TOP/scripts/inkernel.sh" "$name" || fail
 		if [ $applied = yes ] && [ -n "$tip" ]; then
 			git -C "$wt" checkout -q --detach "$tip" || fail
